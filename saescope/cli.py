@@ -1,0 +1,299 @@
+"""``saescope``: the library's operations for a person at a terminal. Read commands take ``--json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from saescope.errors import SaescopeError
+
+log = logging.getLogger("saescope")
+
+
+def _print_json(obj: Any) -> None:
+    if hasattr(obj, "model_dump"):
+        obj = obj.model_dump(mode="json")
+    sys.stdout.write(json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _workspace(args: argparse.Namespace) -> Any:
+    from saescope.workspace import Workspace
+
+    return Workspace(Path(args.home) if args.home else None, device=getattr(args, "device", None))
+
+
+def _embed_config(args: argparse.Namespace) -> Any:
+    from saescope.embed.engine import EmbedConfig
+
+    return EmbedConfig(
+        pooling=args.pooling,
+        threshold=args.threshold,
+        use_sae_thresholds=not args.no_sae_thresholds,
+        chat_template=args.chat_template,
+        window=args.window,
+        token_budget=args.token_budget,
+    )
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from saescope.store.ingest import IngestOptions, read_documents
+
+    ws = _workspace(args)
+    opts = IngestOptions(text_column=args.text_column, id_column=args.id_column, skip_invalid=args.skip_invalid,
+                         format=args.format)
+    frame, report = read_documents(Path(args.path), opts)
+    ds = ws.store.create(args.name, frame, source=str(Path(args.path).resolve()), skipped=report.skipped,
+                         overwrite=args.overwrite)
+    info = ds.info
+    if args.json:
+        _print_json(info)
+    else:
+        print(f"ingested {info.n_docs} documents into {info.name!r} (columns: {', '.join(info.columns) or 'none'})")
+        for s in report.skipped[:10]:
+            print(f"  skipped {s}")
+        if len(report.skipped) > 10:
+            print(f"  ... {len(report.skipped) - 10} more skipped (see `saescope info {info.name} --json`)")
+    return 0
+
+
+def _progress_bar(total: int, desc: str) -> tuple[Any, Any]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="doc", file=sys.stderr, dynamic_ncols=True)
+
+    def update(p: Any) -> None:
+        bar.n = p.docs_done
+        rate_d = p.docs_done / p.elapsed_s if p.elapsed_s > 0 else 0.0
+        rate_t = p.tokens_done / p.elapsed_s if p.elapsed_s > 0 else 0.0
+        bar.set_postfix_str(f"{rate_d:.1f} docs/s, {rate_t:,.0f} tok/s", refresh=False)
+        bar.refresh()
+
+    return bar, update
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from saescope.workspace import SAEChoice
+
+    ws = _workspace(args)
+    ds = ws.dataset(args.name)
+    choice = SAEChoice.parse(args.sae, args.sae_release, args.sae_id)
+    bar, update = _progress_bar(ds.info.n_docs, f"embed {args.name}")
+    try:
+        manifest = ws.embed(args.name, choice, _embed_config(args), reader=args.reader, shard_size=args.shard_size,
+                            progress=update)
+    finally:
+        bar.close()
+    if args.json:
+        _print_json(manifest)
+    else:
+        s = manifest.stats
+        print(f"embedded {manifest.n_docs} documents of {args.name!r} with {manifest.spec.sae['id']} "
+              f"(key {manifest.key})")
+        print(f"active latents per document: mean {s['active_latents_mean']:.1f}, sd {s['active_latents_std']:.1f}, "
+              f"median {s['active_latents_median']:.0f}; {int(s['tokens_total']):,} tokens")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    if not args.name:
+        rows = []
+        for name in ws.store.names():
+            ds = ws.store.open(name)
+            embs = [e.manifest for e in ds.embeddings()]
+            rows.append({"name": name, "n_docs": ds.info.n_docs,
+                         "embeddings": [{"key": m.key, "sae": m.spec.sae.get("id"), "complete": m.complete}
+                                        for m in embs]})
+        if args.json:
+            _print_json({"root": str(ws.store.root), "datasets": rows})
+        else:
+            print(f"data root: {ws.store.root}")
+            if not rows:
+                print("no datasets yet: `saescope ingest NAME FILE`")
+            else:
+                print(_table([(r["name"], r["n_docs"], ", ".join(
+                    f"{e['sae']}{'' if e['complete'] else ' (incomplete)'}" for e in r["embeddings"]) or "-")
+                    for r in rows], ["dataset", "docs", "embeddings"]))
+        return 0
+    ds = ws.dataset(args.name)
+    info = ds.info
+    embs = [{"done_shards": e.shards_done(), **e.manifest.model_dump(mode="json")} for e in ds.embeddings()]
+    if args.json:
+        _print_json({"dataset": info.model_dump(), "embeddings": embs})
+        return 0
+    print(f"{info.name}: {info.n_docs} documents from {info.source}")
+    print(f"columns: {', '.join(info.columns) or 'none'}; created {info.created}")
+    if info.skipped:
+        print(f"{len(info.skipped)} rows were skipped at ingest")
+    for e in embs:
+        state = "complete" if e["complete"] else f"incomplete ({e['done_shards']} shards done)"
+        cfg = e["spec"]["config"]
+        print(f"embedding {e['key']}: sae {e['spec']['sae']['id']}, reader {e['spec']['reader']['id']} "
+              f"block {e['spec']['reader']['layer']}, pooling {cfg['pooling']}, {state}")
+        if e["stats"]:
+            s = e["stats"]
+            print(f"  active latents/doc: mean {s['active_latents_mean']}, sd {s['active_latents_std']}")
+    return 0
+
+
+def cmd_top_features(args: argparse.Namespace) -> int:
+    ws = _workspace(args)
+    emb, matrix = ws.matrix(args.name, args.sae)
+    ds = ws.dataset(args.name)
+    row = int(ds.row_of([args.doc_id])[0])
+    sae = ws.sae_of(emb)
+    book = ws.labels(sae)
+    vec = matrix.getrow(row)
+    order = vec.indices[(-vec.data).argsort(kind="stable")][: args.k]
+    acts = dict(zip(vec.indices.tolist(), vec.data.tolist(), strict=True))
+    doc_freq = (matrix[:, order] > 0).sum(axis=0).A1 / max(matrix.shape[0], 1)
+    feats = [{"latent": int(i), "activation": round(acts[int(i)], 3), "doc_frequency": round(float(f), 4),
+              "label": book.text(int(i))} for i, f in zip(order, doc_freq, strict=True)]
+    evidence: dict[int, list[Any]] = {}
+    if args.evidence:
+        ev = ws.evidence(args.name, args.doc_id, [f["latent"] for f in feats[: args.evidence]], args.sae)
+        evidence = {k: [(e.token, round(e.activation, 2)) for e in sorted(v, key=lambda e: -e.activation)[:5]]
+                    for k, v in ev.items()}
+    text = str(ds.documents(["text"])["text"].iloc[row])
+    if args.json:
+        _print_json({"dataset": args.name, "doc_id": args.doc_id, "n_active": int(vec.nnz), "features": feats,
+                     "evidence": {str(k): v for k, v in evidence.items()}})
+        return 0
+    print(f"{args.name}/{args.doc_id}: {vec.nnz} active latents. Text: {text[:200]!r}{'...' if len(text) > 200 else ''}")
+    rows = [(f["latent"], f"{f['activation']:.2f}", f"{f['doc_frequency']:.1%}", f["label"][:70],
+             " ".join(f"{t!r}" for t, _ in evidence.get(f["latent"], [])[:3])) for f in feats]
+    print(_table(rows, ["latent", "act", "in docs", "label", "firing tokens" if evidence else ""]))
+    return 0
+
+
+def cmd_train_sae(args: argparse.Namespace) -> int:
+    from saescope.embed.default import DEFAULT_SAE_DIR
+    from saescope.paths import cache_home
+    from saescope.training.pipeline import train_default_sae
+    from saescope.training.train import TrainConfig
+
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    cfg = TrainConfig(layer=args.layer, d_sae=args.d_sae, k=args.k, training_samples=args.samples,
+                      n_prompts=args.prompts, seed=args.seed)
+    out = Path(args.out) if args.out else DEFAULT_SAE_DIR
+    work = Path(args.work) if args.work else cache_home() / "train-sae"
+    quality = train_default_sae(out, work, cfg, regenerate=args.regenerate, max_docs=args.max_docs)
+    if args.json:
+        _print_json(quality.__dict__)
+    else:
+        print(f"saved to {out}")
+        print(f"held-out FVU {quality.fvu:.3f}, L0 {quality.l0:.1f}, dead {quality.dead_fraction:.1%} of "
+              f"{quality.d_sae} latents; {quality.train_tokens:,} train / {quality.held_out_tokens:,} held-out tokens")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from saescope.demo import run_demo
+
+    return run_demo(_workspace(args), as_json=args.json)
+
+
+def _add_embed_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sae", default="default", help="'default', an SAELens folder, or RELEASE:SAE_ID (pretrained)")
+    p.add_argument("--sae-release", help="SAELens pretrained release, e.g. gemma-scope-2b-pt-res-canonical")
+    p.add_argument("--sae-id", help="SAE id within the release, e.g. layer_20/width_16k/canonical")
+    p.add_argument("--reader", help="HF model id or folder (default: the model the SAE names)")
+    p.add_argument("--pooling", default="max", choices=["max", "mean", "sum", "count", "binary"])
+    p.add_argument("--threshold", type=float, default=0.0, help="global activation floor")
+    p.add_argument("--no-sae-thresholds", action="store_true", help="ignore the SAE's per-latent thresholds")
+    p.add_argument("--chat-template", action="store_true", help="read documents as assistant messages")
+    p.add_argument("--window", type=int, default=512, help="tokens per window (longer documents are split)")
+    p.add_argument("--token-budget", type=int, default=0, help="tokens per forward batch (0: by device)")
+    p.add_argument("--shard-size", type=int, default=256, help="documents per committed shard")
+    p.add_argument("--device", help="cuda, cpu or mps (default: best available)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="saescope", description="SAE embeddings of text corpora.")
+    parser.add_argument("--home", help="data root (default: $SAESCOPE_HOME or ~/.local/share/saescope)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="store documents from JSONL, CSV, parquet or a folder of .txt files")
+    p.add_argument("name")
+    p.add_argument("path")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--id-column", help="column with stable document ids (default: row numbers)")
+    p.add_argument("--format", choices=["jsonl", "csv", "parquet", "txt"])
+    p.add_argument("--skip-invalid", action="store_true", help="skip bad rows (listed) instead of failing")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing dataset of that name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("embed", help="compute pooled SAE vectors for a dataset (resumable)")
+    p.add_argument("name")
+    _add_embed_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("info", help="list datasets, or describe one and its embeddings")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("top-features", help="the strongest labelled latents of one document")
+    p.add_argument("name")
+    p.add_argument("doc_id")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--sae", help="SAE id or embedding key, when the dataset has several embeddings")
+    p.add_argument("--evidence", type=int, default=0, metavar="N",
+                   help="show the firing tokens of the top N latents (runs the reader)")
+    p.add_argument("--device")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_top_features)
+
+    p = sub.add_parser("train-sae", help="train the default SAE on the offline corpus (reproducible)")
+    p.add_argument("--out", help="output folder (default: the package's shipped SAE folder)")
+    p.add_argument("--work", help="folder for cached responses and activations")
+    p.add_argument("--layer", type=int, default=15)
+    p.add_argument("--d-sae", type=int, default=4096)
+    p.add_argument("-k", type=int, default=64)
+    p.add_argument("--samples", type=int, default=4_000_000, help="training samples (token vectors)")
+    p.add_argument("--prompts", type=int, default=1700, help="prompts the reader answers for the corpus")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--regenerate", action="store_true", help="re-generate the reader's responses")
+    p.add_argument("--max-docs", type=int, help="use a random subset of the corpus (quick trials)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train_sae)
+
+    p = sub.add_parser("demo", help="ingest and embed the demo corpus, then show what saescope sees")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--device")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return int(args.func(args))
+    except SaescopeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

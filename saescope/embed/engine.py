@@ -1,0 +1,266 @@
+"""Documents → pooled SAE vectors: window, batch by token budget, read, encode, pool on the device.
+
+Only the non-zero entries of each pooled window leave the device; windows of one document are then
+combined on the CPU (max of maxima, sum of sums, ...), so long documents are never truncated.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from saescope.embed.reader import Reader, Window, split_windows
+from saescope.embed.sae import SparseAutoencoder
+from saescope.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+Pooling = Literal["max", "mean", "sum", "count", "binary"]
+POOLINGS: tuple[str, ...] = ("max", "mean", "sum", "count", "binary")
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """How documents are read and pooled. Every field is recorded in an embedding's manifest."""
+
+    pooling: Pooling = "max"
+    """max (default), mean, sum, count (tokens above threshold) or binary (fires anywhere)."""
+    threshold: float = 0.0
+    """Global activation floor: a token counts for a latent only above it."""
+    use_sae_thresholds: bool = True
+    """Also apply the SAE's per-latent document thresholds when it ships them (the floor is the max)."""
+    chat_template: bool = False
+    """Read each document as an assistant message in the reader's chat template."""
+    window: int = 512
+    """Most tokens per window; longer documents are split and pooled across windows."""
+    overlap: int = 32
+    """Tokens of left context repeated at the start of each later window (not pooled twice)."""
+    token_budget: int = 0
+    """Most tokens (padding included) per forward batch; 0 picks by device (2,048 CPU, 16,384 GPU)."""
+    max_batch: int = 64
+    """Most windows per batch, so that one batch never spans very different lengths."""
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise InputError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
+        if self.threshold < 0:
+            raise InputError("threshold must be >= 0")
+        if not 0 <= self.overlap < self.window:
+            raise InputError(f"overlap must be in [0, window={self.window})")
+        if self.token_budget and self.token_budget < self.window:
+            raise InputError(f"token_budget ({self.token_budget}) must be at least window ({self.window})")
+        if self.max_batch < 1:
+            raise InputError("max_batch must be >= 1")
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class EmbedProgress:
+    """Counts reported after each batch."""
+
+    docs_done: int
+    docs_total: int
+    tokens_done: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class TokenEvidence:
+    """One token of a document and its activation on one latent."""
+
+    position: int
+    token: str
+    activation: float
+
+
+def batch_by_budget(lengths: Sequence[int], budget: int, max_batch: int = 1 << 30) -> list[list[int]]:
+    """Group item indices, longest first, so that ``len(batch) * longest_in_batch <= budget``.
+
+    At most ``max_batch`` items go in one batch.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    width = 0
+    for i in order:
+        w = max(width, lengths[i], 1)
+        if current and (w * (len(current) + 1) > budget or len(current) >= max_batch):
+            batches.append(current)
+            current, w = [], max(lengths[i], 1)
+        current.append(i)
+        width = w
+    if current:
+        batches.append(current)
+    return batches
+
+
+class Embedder:
+    """Reads documents with a :class:`Reader` and encodes them with a :class:`SparseAutoencoder`.
+
+    Raises:
+        InputError: the SAE's width does not match the reader, or it reads another layer.
+    """
+
+    def __init__(self, reader: Reader, sae: SparseAutoencoder, config: EmbedConfig | None = None) -> None:
+        if sae.d_in != reader.d_model:
+            raise InputError(f"SAE {sae.id} has d_in={sae.d_in} but reader {reader.model_id} has {reader.d_model}")
+        if sae.layer is not None and sae.layer != reader.layer:
+            raise InputError(f"SAE {sae.id} reads block {sae.layer} but the reader is cut at block {reader.layer}")
+        self.reader = reader
+        self.sae = sae
+        self.config = config or EmbedConfig()
+        self._floor = self._threshold_floor()
+
+    def _threshold_floor(self) -> torch.Tensor:
+        import torch
+
+        floor = torch.full((self.sae.d_sae,), float(self.config.threshold), device=self.sae.device)
+        if self.config.use_sae_thresholds and self.sae.thresholds is not None:
+            floor = torch.maximum(floor, self.sae.thresholds.to(floor.device))
+        return floor
+
+    def windows(self, token_ids: list[list[int]]) -> list[Window]:
+        length = self.reader.window_length(self.config.window, self.config.chat_template)
+        overlap = min(self.config.overlap, length // 4)
+        out: list[Window] = []
+        for doc, ids in enumerate(token_ids):
+            out.extend(split_windows(doc, ids, length, overlap))
+        return out
+
+    def _encode_tokens(self, acts: torch.Tensor) -> torch.Tensor:
+        """SAE codes of ``acts`` with sub-threshold activations zeroed, in chunks to bound memory."""
+        import torch
+
+        chunk = max(256, 2**26 // self.sae.d_sae)
+        parts = []
+        for lo in range(0, acts.shape[0], chunk):
+            z = self.sae.encode(acts[lo : lo + chunk]).float()
+            parts.append(torch.where(z > self._floor, z, torch.zeros((), device=z.device)))
+        return torch.cat(parts) if parts else acts.new_zeros((0, self.sae.d_sae))
+
+    def _pool_windows(self, z: torch.Tensor, widx: torch.Tensor, n_win: int) -> torch.Tensor:
+        import torch
+
+        out = torch.zeros((n_win, self.sae.d_sae), device=z.device, dtype=torch.float32)
+        index = widx.to(z.device).unsqueeze(1).expand_as(z)
+        pooling = self.config.pooling
+        if pooling == "max":
+            out.scatter_reduce_(0, index, z, reduce="amax", include_self=True)
+        elif pooling in ("sum", "mean"):
+            out.index_add_(0, widx.to(z.device), z)
+        else:
+            out.index_add_(0, widx.to(z.device), (z > 0).float())
+        return out
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        progress: Callable[[EmbedProgress], None] | None = None,
+    ) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Pooled SAE vectors of ``texts`` as a CSR matrix ``(len(texts), d_sae)`` and tokens pooled per text.
+
+        The result depends only on the texts and the configuration, not on how they are batched
+        across calls, so an interrupted job that re-embeds a shard gets identical rows.
+        """
+        token_ids = self.reader.tokenize(list(texts))
+        windows = self.windows(token_ids)
+        n_docs = len(texts)
+        n_tokens = np.array([len(t) for t in token_ids], dtype=np.int64)
+        budget = self.config.token_budget or (2048 if self.reader.device == "cpu" else 16384)
+        budget = max(budget, max((len(w.token_ids) for w in windows), default=1))
+        batches = batch_by_budget([len(w.token_ids) for w in windows], budget, self.config.max_batch)
+        remaining = np.bincount([w.doc for w in windows], minlength=n_docs)
+        docs_done = int((remaining == 0).sum())
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
+        start, tokens_done = time.perf_counter(), 0
+        for batch in batches:
+            bw = [windows[i] for i in batch]
+            acts, widx, _ = self.reader.forward(bw, self.config.chat_template)
+            pooled = self._pool_windows(self._encode_tokens(acts), widx, len(bw))
+            r, c = pooled.nonzero(as_tuple=True)
+            v = pooled[r, c]
+            docs = np.array([w.doc for w in bw], dtype=np.int64)
+            rows.append(docs[r.cpu().numpy()])
+            cols.append(c.cpu().numpy().astype(np.int64))
+            vals.append(v.cpu().numpy().astype(np.float32))
+            tokens_done += sum(w.n_pooled for w in bw)
+            np.subtract.at(remaining, docs, 1)
+            docs_done = int((remaining == 0).sum())
+            if progress is not None:
+                progress(EmbedProgress(docs_done, n_docs, tokens_done, time.perf_counter() - start))
+        matrix = self._combine(rows, cols, vals, n_docs, n_tokens)
+        return matrix, n_tokens
+
+    def _combine(
+        self,
+        rows: list[np.ndarray],
+        cols: list[np.ndarray],
+        vals: list[np.ndarray],
+        n_docs: int,
+        n_tokens: np.ndarray,
+    ) -> sp.csr_matrix:
+        shape = (n_docs, self.sae.d_sae)
+        if not rows:
+            return sp.csr_matrix(shape, dtype=np.float32)
+        r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+        key = r * self.sae.d_sae + c
+        order = np.argsort(key, kind="stable")
+        key, v = key[order], v[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        pooling = self.config.pooling
+        if pooling == "max":
+            v = np.maximum.reduceat(v, starts)
+        else:
+            v = np.add.reduceat(v, starts)
+        key = key[starts]
+        r, c = key // self.sae.d_sae, key % self.sae.d_sae
+        if pooling == "mean":
+            v = v / np.maximum(n_tokens[r], 1).astype(np.float32)
+        elif pooling == "binary":
+            v = np.ones_like(v)
+        matrix = sp.csr_matrix((v.astype(np.float32), (r, c)), shape=shape)
+        matrix.sort_indices()
+        return matrix
+
+    def token_evidence(self, text: str, latents: Sequence[int]) -> dict[int, list[TokenEvidence]]:
+        """Per latent, the tokens of ``text`` where it fires (above the document threshold), in order.
+
+        Recomputed on demand: token-level activations are never stored.
+        """
+        bad = [i for i in latents if not 0 <= i < self.sae.d_sae]
+        if bad:
+            raise InputError(f"latent ids {bad} are out of range for {self.sae.id} (0..{self.sae.d_sae - 1})")
+        ids = self.reader.tokenize([text])[0]
+        windows = self.windows([ids])
+        result: dict[int, list[TokenEvidence]] = {int(i): [] for i in latents}
+        offset = 0
+        for w in windows:
+            acts, _, pos = self.reader.forward([w], self.config.chat_template)
+            z = self._encode_tokens(acts)[:, list(latents)].cpu().numpy()
+            pos_np = pos.cpu().numpy()
+            for j, latent in enumerate(latents):
+                for k in np.flatnonzero(z[:, j] > 0):
+                    p = int(pos_np[k])
+                    tok_id = w.token_ids[p]
+                    result[int(latent)].append(
+                        TokenEvidence(
+                            position=offset + p - w.n_context,
+                            token=self.reader.tokenizer.decode([tok_id]),
+                            activation=float(z[k, j]),
+                        )
+                    )
+            offset += w.n_pooled
+        return result

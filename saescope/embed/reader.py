@@ -1,0 +1,290 @@
+"""The reader: a Hugging Face model run only up to one block, returning that block's residual stream.
+
+Only the blocks up to and including the hooked one are kept in memory and run; the final norm and
+the LM head are never computed. Every sequence starts with a prefix that is never pooled: a sink
+token (position 0 carries an outsized residual norm in most causal LMs) and, when reading documents
+as assistant messages, the chat template's header. For causal models the prefix's keys and values
+are computed once and shared by every batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from saescope.errors import InputError, MissingAssetError
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+_SENTINEL = "\u2063SAESCOPE_DOC\u2063"
+
+
+class _StopForward(Exception):
+    """Raised by the capture hook once the hooked block has run: nothing after it is needed."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """A slice of one document's tokens: ``context`` tokens give left context and are not pooled."""
+
+    doc: int
+    token_ids: tuple[int, ...]
+    n_context: int
+
+    @property
+    def n_pooled(self) -> int:
+        return len(self.token_ids) - self.n_context
+
+
+def pick_device(device: str | None = None) -> str:
+    """``device`` if given, else ``cuda`` when available, else ``cpu``."""
+    import torch
+
+    if device:
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _find_blocks(model: Any, n_layers: int) -> tuple[Any, str]:
+    import torch
+
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == n_layers:
+            return module, name
+    raise InputError(f"could not find the list of {n_layers} transformer blocks in {type(model).__name__}")
+
+
+class Reader:
+    """A language model or encoder cut after block ``layer`` (0-based), returning its residual stream.
+
+    Args:
+        model: a Hugging Face model id or a local folder.
+        layer: the block whose output (``blocks.{layer}.hook_resid_post``) is read.
+        device: ``cuda``, ``cpu``, ``mps``; chosen automatically when omitted.
+        dtype: ``float32``, ``bfloat16`` or ``float16``; bf16 on GPU and fp32 on CPU when omitted.
+
+    Raises:
+        MissingAssetError: the model cannot be loaded (not local and no hub reachable).
+        InputError: ``layer`` is out of range.
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        layer: int,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        model_id: str | None = None,
+    ) -> None:
+        import torch
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        self.device = pick_device(device)
+        self.dtype_name = dtype or ("bfloat16" if self.device == "cuda" else "float32")
+        torch_dtype = getattr(torch, self.dtype_name)
+        try:
+            config = AutoConfig.from_pretrained(model)
+            self.tokenizer = AutoTokenizer.from_pretrained(model)
+        except OSError as exc:
+            raise MissingAssetError(
+                f"cannot load reader {model!r}: {exc}. Give a local folder, or make the hub reachable."
+            ) from exc
+        text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+        n_layers = int(text_config.num_hidden_layers)
+        if not 0 <= layer < n_layers:
+            raise InputError(f"layer {layer} is out of range: {model} has blocks 0..{n_layers - 1}")
+        archs = config.architectures or []
+        self.is_causal = bool(
+            getattr(config, "is_decoder", False)
+            or any(a.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")) for a in archs)
+        )
+        self.layer = layer
+        self.model_id = model_id or str(model)
+        self.d_model = int(text_config.hidden_size)
+        self.max_positions = int(getattr(text_config, "max_position_embeddings", 512) or 512)
+        net = AutoModel.from_pretrained(model, dtype=torch_dtype)
+        blocks, _ = _find_blocks(net, n_layers)
+        # Keep only the blocks we run: later ones would cost memory for nothing.
+        del blocks[layer + 1 :]
+        for cfg in {id(config): config, id(text_config): text_config, id(net.config): net.config}.values():
+            if hasattr(cfg, "num_hidden_layers"):
+                cfg.num_hidden_layers = layer + 1
+            if isinstance(getattr(cfg, "layer_types", None), list):
+                cfg.layer_types = cfg.layer_types[: layer + 1]
+        self.net = net.to(self.device).eval()
+        self._captured: list[torch.Tensor] = []
+        blocks[layer].register_forward_hook(self._capture)
+        self._prefix_cache: dict[bool, tuple[list[int], Any]] = {}
+        # transformers 5.x renamed past_key_values to cache; older releases only know the old name.
+        params = inspect.signature(self.net.forward).parameters
+        self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
+
+    def _capture(self, _module: Any, _inputs: Any, output: Any) -> None:
+        self._captured.append(output[0] if isinstance(output, tuple) else output)
+        raise _StopForward
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def tokenize(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of each text without any special tokens."""
+        if not texts:
+            return []
+        enc = self.tokenizer(texts, add_special_tokens=False)
+        return [list(ids) for ids in enc["input_ids"]]
+
+    def prefix_ids(self, chat_template: bool) -> list[int]:
+        """The never-pooled tokens put before every window: a sink token, or the assistant header.
+
+        Raises:
+            InputError: ``chat_template`` is asked of a tokenizer that has none.
+        """
+        tok = self.tokenizer
+        if chat_template:
+            if not self.has_chat_template:
+                raise InputError(f"{self.model_id} has no chat template; embed without --chat-template")
+            rendered = tok.apply_chat_template(
+                [{"role": "assistant", "content": _SENTINEL}], tokenize=False
+            )
+            head = str(rendered).split(_SENTINEL)[0]
+            ids = list(tok(head, add_special_tokens=False)["input_ids"])
+            if ids:
+                return ids
+        if not self.is_causal:
+            cls = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
+            return [cls] if cls is not None else []
+        for candidate in (tok.bos_token_id, tok.eos_token_id, tok.pad_token_id):
+            if candidate is not None:
+                return [int(candidate)]
+        return []
+
+    def suffix_ids(self) -> list[int]:
+        """Tokens an encoder expects after the text (``[SEP]``); causal models need none."""
+        tok = self.tokenizer
+        if self.is_causal or tok.sep_token_id is None:
+            return []
+        return [int(tok.sep_token_id)]
+
+    def window_length(self, requested: int, chat_template: bool) -> int:
+        """The longest window (document tokens, context included) that fits the model with its prefix."""
+        room = self.max_positions - len(self.prefix_ids(chat_template)) - len(self.suffix_ids())
+        return max(8, min(requested, room))
+
+    def _pad_id(self) -> int:
+        tok = self.tokenizer
+        for candidate in (tok.pad_token_id, tok.eos_token_id, tok.unk_token_id, 0):
+            if candidate is not None:
+                return int(candidate)
+        return 0
+
+    def _shared_prefix(self, chat_template: bool) -> tuple[list[int], Any]:
+        """The prefix ids and, for causal models, their key/value cache (computed once)."""
+        import torch
+
+        if chat_template not in self._prefix_cache:
+            ids = self.prefix_ids(chat_template)
+            cache = None
+            if self.is_causal and ids:
+                from transformers import DynamicCache
+
+                cache = DynamicCache(config=self.net.config)
+                inp = torch.tensor([ids], device=self.device)
+                with torch.inference_mode():
+                    try:
+                        self.net(input_ids=inp, use_cache=True, **{self._cache_kwarg: cache})
+                    except _StopForward:
+                        pass
+                self._captured.clear()
+            self._prefix_cache[chat_template] = (ids, cache)
+        return self._prefix_cache[chat_template]
+
+    def forward(
+        self, windows: list[Window], chat_template: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Residual stream at the hooked block for the pooled tokens of a batch of windows.
+
+        Returns:
+            ``(acts, window_index, token_position)``: ``acts[i]`` is the ``d_model`` vector of one
+            pooled token, ``window_index[i]`` the position of its window in ``windows`` and
+            ``token_position[i]`` its index inside that window's ``token_ids``. All stay on the device.
+        """
+        import torch
+
+        prefix, cache = self._shared_prefix(chat_template)
+        suffix = self.suffix_ids()
+        cached = cache is not None
+        lead = [] if cached else prefix
+        rows = [lead + list(w.token_ids) + suffix for w in windows]
+        width = max(len(r) for r in rows)
+        pad = self._pad_id()
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        pooled = torch.zeros((len(rows), width), dtype=torch.bool)
+        for i, (row, w) in enumerate(zip(rows, windows, strict=True)):
+            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[i, : len(row)] = 1
+            start = len(lead) + w.n_context
+            pooled[i, start : start + w.n_pooled] = True
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        kwargs: dict[str, Any] = {"input_ids": ids}
+        if cached:
+            batch_cache = copy.deepcopy(cache)
+            batch_cache.batch_repeat_interleave(len(rows))
+            n_prefix = len(prefix)
+            full_mask = torch.cat(
+                [torch.ones((len(rows), n_prefix), dtype=torch.long, device=self.device), mask], dim=1
+            )
+            positions = torch.arange(n_prefix, n_prefix + width, device=self.device).expand(len(rows), -1)
+            kwargs.update(attention_mask=full_mask, position_ids=positions, use_cache=True)
+            kwargs[self._cache_kwarg] = batch_cache
+        else:
+            kwargs["attention_mask"] = mask
+        self._captured.clear()
+        with torch.inference_mode():
+            try:
+                self.net(**kwargs)
+            except _StopForward:
+                pass
+        if not self._captured:
+            raise RuntimeError("the capture hook did not run")
+        hidden = self._captured.pop()
+        pooled = pooled.to(self.device)
+        window_index, position = pooled.nonzero(as_tuple=True)
+        acts = hidden[pooled]
+        return acts, window_index, position - len(lead)
+
+
+def split_windows(doc: int, ids: list[int], window: int, overlap: int) -> list[Window]:
+    """Cut one document's tokens into windows of at most ``window`` tokens.
+
+    Each window after the first starts with ``overlap`` tokens of the previous one as context, so
+    every token is pooled exactly once and most have at least ``overlap`` tokens of left context.
+    """
+    if window <= overlap:
+        raise InputError(f"window ({window}) must be larger than overlap ({overlap})")
+    out: list[Window] = []
+    if not ids:
+        return out
+    start = 0
+    step = window - overlap
+    while True:
+        ctx = 0 if start == 0 else overlap
+        lo = start - ctx
+        chunk = ids[lo : start + step] if start else ids[:window]
+        out.append(Window(doc=doc, token_ids=tuple(chunk), n_context=ctx))
+        start = start + (window if start == 0 else step)
+        if start >= len(ids):
+            return out

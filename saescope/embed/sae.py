@@ -1,0 +1,174 @@
+"""Sparse autoencoders in SAELens format: a local folder or SAELens' pretrained registry.
+
+``sae_lens`` takes seconds to import, so it is imported only when an SAE is actually loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from saescope.errors import InputError, MissingAssetError
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+THRESHOLDS_FILE = "doc_thresholds.safetensors"
+SAESCOPE_META_FILE = "saescope.json"
+
+
+@dataclass(frozen=True)
+class HookPoint:
+    """Where in the reader an SAE reads: the residual stream after block ``layer``."""
+
+    layer: int
+    hook_name: str
+
+
+def parse_hook_name(hook_name: str) -> HookPoint:
+    """Map a TransformerLens hook name to the block whose output it is.
+
+    ``blocks.L.hook_resid_post`` is block L's output; ``blocks.L.hook_resid_pre`` is block L-1's.
+
+    Raises:
+        InputError: the hook is not a residual-stream hook saescope can read.
+    """
+    m = re.fullmatch(r"blocks\.(\d+)\.hook_resid_(pre|post)", hook_name)
+    if not m:
+        m2 = re.fullmatch(r"(?:model\.)?layers\.(\d+)", hook_name)
+        if m2:
+            return HookPoint(int(m2.group(1)), hook_name)
+        raise InputError(
+            f"SAE hook {hook_name!r} is not a residual-stream hook (blocks.L.hook_resid_post/pre); "
+            "saescope reads only the residual stream"
+        )
+    layer = int(m.group(1)) - (1 if m.group(2) == "pre" else 0)
+    if layer < 0:
+        raise InputError(f"{hook_name} reads the embeddings, before any block; choose a later hook")
+    return HookPoint(layer, hook_name)
+
+
+class SparseAutoencoder:
+    """A loaded SAE plus what saescope needs around it: an id, its hook point, document thresholds.
+
+    Use :meth:`from_disk` or :meth:`from_pretrained` rather than the constructor.
+    """
+
+    def __init__(
+        self,
+        sae: Any,
+        sae_id: str,
+        *,
+        model_name: str | None,
+        source: dict[str, Any],
+        thresholds: torch.Tensor | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self.sae = sae.eval()
+        self.id = sae_id
+        self.d_in = int(sae.cfg.d_in)
+        self.d_sae = int(sae.cfg.d_sae)
+        metadata = getattr(sae.cfg, "metadata", None)
+        hook_name = str(getattr(metadata, "hook_name", None) or "")
+        self.hook = parse_hook_name(hook_name) if hook_name else None
+        self.model_name = model_name
+        self.source = source
+        self.thresholds = thresholds
+        self.meta = meta or {}
+
+    @property
+    def layer(self) -> int | None:
+        return None if self.hook is None else self.hook.layer
+
+    @property
+    def device(self) -> str:
+        return str(next(self.sae.parameters()).device)
+
+    @classmethod
+    def from_disk(
+        cls, path: str | Path, *, device: str = "cpu", sae_id: str | None = None, dtype: str | None = None
+    ) -> SparseAutoencoder:
+        """Load ``cfg.json`` + ``sae_weights.safetensors`` (and saescope's optional extras) from a folder.
+
+        Raises:
+            MissingAssetError: the folder or its files are missing.
+        """
+        folder = Path(path)
+        if not (folder / "cfg.json").is_file() or not (folder / "sae_weights.safetensors").is_file():
+            raise MissingAssetError(
+                f"{folder} is not an SAELens SAE folder (needs cfg.json and sae_weights.safetensors)"
+            )
+        from sae_lens import SAE
+
+        # Weights may ship in half precision; CPUs compute fastest in float32.
+        sae = SAE.load_from_disk(str(folder), device=device, dtype=dtype or ("float32" if device == "cpu" else None))
+        meta: dict[str, Any] = {}
+        if (folder / SAESCOPE_META_FILE).is_file():
+            meta = json.loads((folder / SAESCOPE_META_FILE).read_text(encoding="utf-8"))
+        thresholds = None
+        if (folder / THRESHOLDS_FILE).is_file():
+            from safetensors.torch import load_file
+
+            thresholds = load_file(str(folder / THRESHOLDS_FILE))["thresholds"].float().to(device)
+        model_name = getattr(getattr(sae.cfg, "metadata", None), "model_name", None)
+        return cls(
+            sae,
+            sae_id or meta.get("sae_id") or f"local:{folder.resolve()}",
+            model_name=model_name,
+            source={"kind": "local", "path": str(folder.resolve())},
+            thresholds=thresholds,
+            meta=meta,
+        )
+
+    @classmethod
+    def from_pretrained(cls, release: str, sae_id: str, *, device: str = "cpu") -> SparseAutoencoder:
+        """Load an SAE from SAELens' pretrained registry (Gemma Scope, Goodfire Llama, ...).
+
+        Needs a reachable model hub on first use; SAELens caches the weights after that.
+
+        Raises:
+            NotFoundError-like InputError: the release or id is not in the registry.
+            MissingAssetError: the weights cannot be downloaded.
+        """
+        from sae_lens import SAE
+        from sae_lens.loading.pretrained_saes_directory import get_pretrained_saes_directory
+
+        directory = get_pretrained_saes_directory()
+        if release not in directory:
+            close = [r for r in directory if release.split("-")[0] in r][:10]
+            raise InputError(f"unknown SAELens release {release!r}; similar releases: {close}")
+        known = directory[release].saes_map
+        if sae_id not in known:
+            raise InputError(
+                f"{release} has no SAE {sae_id!r}; it has e.g. {sorted(known)[:10]} ({len(known)} in all)"
+            )
+        try:
+            sae = SAE.from_pretrained(release, sae_id, device=device)
+        except OSError as exc:
+            raise MissingAssetError(f"could not download {release}/{sae_id}: {exc}") from exc
+        info = directory[release]
+        model_name = getattr(getattr(sae.cfg, "metadata", None), "model_name", None) or info.model
+        neuronpedia = (info.neuronpedia_id or {}).get(sae_id) if info.neuronpedia_id else None
+        return cls(
+            sae,
+            f"{release}/{sae_id}",
+            model_name=model_name,
+            source={"kind": "pretrained", "release": release, "sae_id": sae_id, "repo_id": info.repo_id,
+                    "neuronpedia_id": neuronpedia},
+        )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Latent activations for ``x`` of shape ``(n, d_in)``; returns ``(n, d_sae)`` on the SAE's device."""
+        import torch
+
+        if x.shape[-1] != self.d_in:
+            raise InputError(f"SAE {self.id} expects d_in={self.d_in} but the reader gives {x.shape[-1]}")
+        dtype = next(self.sae.parameters()).dtype
+        with torch.inference_mode():
+            return self.sae.encode(x.to(device=self.device, dtype=dtype))

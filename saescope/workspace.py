@@ -1,0 +1,264 @@
+"""The library's front door: a store plus lazily loaded readers, SAEs and labels.
+
+The CLI, the MCP server and the evals all go through a :class:`Workspace`; models load once, on
+first use, and are reused across calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from saescope.errors import InputError, MissingAssetError
+from saescope.labels import LabelBook
+from saescope.paths import data_home
+from saescope.store.dataset import Dataset, Embedding, EmbeddingManifest, EmbeddingSpec, ShardProgress, Store
+
+if TYPE_CHECKING:
+    from saescope.embed.engine import EmbedConfig, Embedder, TokenEvidence
+    from saescope.embed.reader import Reader
+    from saescope.embed.sae import SparseAutoencoder
+
+log = logging.getLogger(__name__)
+
+DEFAULT = "default"
+
+
+@dataclass(frozen=True)
+class SAEChoice:
+    """Which SAE to use: the shipped default, a local SAELens folder, or a pretrained release."""
+
+    path: str | None = None
+    release: str | None = None
+    sae_id: str | None = None
+
+    @classmethod
+    def parse(cls, sae: str | None = None, release: str | None = None, sae_id: str | None = None) -> SAEChoice:
+        """``sae`` is ``default``, a folder, or ``RELEASE:SAE_ID``; or give ``release`` and ``sae_id``.
+
+        Raises:
+            InputError: the combination is incomplete.
+        """
+        if release or sae_id:
+            if not (release and sae_id):
+                raise InputError("a pretrained SAE needs both a release and an SAE id")
+            return cls(release=release, sae_id=sae_id)
+        if not sae or sae == DEFAULT:
+            return cls()
+        if ":" in sae and not Path(sae).exists():
+            rel, _, sid = sae.partition(":")
+            return cls(release=rel, sae_id=sid)
+        return cls(path=sae)
+
+    @property
+    def cache_key(self) -> str:
+        return f"{self.path}|{self.release}|{self.sae_id}"
+
+
+def hf_model_for(model_name: str) -> str:
+    """The Hugging Face id for a TransformerLens model name (``gemma-2-2b`` → ``google/gemma-2-2b``)."""
+    if "/" in model_name:
+        return model_name
+    try:
+        from transformer_lens.loading_from_pretrained import get_official_model_name
+
+        return str(get_official_model_name(model_name))
+    except Exception:  # noqa: BLE001 - unknown to TransformerLens: use the name as given
+        return model_name
+
+
+def _versions() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pkg in ("saescope", "torch", "transformers", "sae-lens"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+class Workspace:
+    """A data root with the models needed to embed and explain documents, loaded on demand."""
+
+    def __init__(self, root: Path | None = None, *, device: str | None = None) -> None:
+        self.store = Store(root if root is not None else data_home())
+        self.device = device
+        self._lock = threading.RLock()
+        self._saes: dict[str, SparseAutoencoder] = {}
+        self._readers: dict[tuple[str, int], Reader] = {}
+        self._labels: dict[str, LabelBook] = {}
+        self._matrices: dict[tuple[str, str], sp.csr_matrix] = {}
+
+    # --- models -----------------------------------------------------------------------------
+    def sae(self, choice: SAEChoice | None = None) -> SparseAutoencoder:
+        """Load (once) the chosen SAE.
+
+        Raises:
+            MissingAssetError: the SAE cannot be found or downloaded.
+        """
+        from saescope.embed.default import DEFAULT_SAE_DIR
+        from saescope.embed.reader import pick_device
+        from saescope.embed.sae import SparseAutoencoder
+
+        choice = choice or SAEChoice()
+        with self._lock:
+            if choice.cache_key not in self._saes:
+                device = pick_device(self.device)
+                if choice.release and choice.sae_id:
+                    sae = SparseAutoencoder.from_pretrained(choice.release, choice.sae_id, device=device)
+                elif choice.path:
+                    sae = SparseAutoencoder.from_disk(choice.path, device=device)
+                else:
+                    if not (DEFAULT_SAE_DIR / "cfg.json").is_file():
+                        raise MissingAssetError(
+                            f"the default SAE is missing from {DEFAULT_SAE_DIR}; reinstall saescope or run "
+                            "`saescope train-sae`"
+                        )
+                    sae = SparseAutoencoder.from_disk(DEFAULT_SAE_DIR, device=device)
+                self._saes[choice.cache_key] = sae
+            return self._saes[choice.cache_key]
+
+    def reader_for(self, sae: SparseAutoencoder, reader: str | None = None) -> Reader:
+        """Load (once) the reader an SAE was trained on, or ``reader`` if given.
+
+        Raises:
+            InputError: the SAE does not say which layer it reads.
+            MissingAssetError: the reader cannot be loaded.
+        """
+        from saescope.embed.default import DEFAULT_READER_ID, default_reader_dir
+        from saescope.embed.reader import Reader
+
+        if sae.layer is None:
+            raise InputError(f"SAE {sae.id} does not name its hook point; cannot tell which layer to read")
+        name = reader or sae.meta.get("reader") or sae.model_name
+        if not name:
+            raise InputError(f"SAE {sae.id} does not name its model; pass a reader")
+        with self._lock:
+            key = (str(name), sae.layer)
+            if key not in self._readers:
+                if name in (DEFAULT, DEFAULT_READER_ID):
+                    self._readers[key] = Reader(
+                        default_reader_dir(), sae.layer, device=self.device, model_id=DEFAULT_READER_ID
+                    )
+                else:
+                    local = Path(str(name))
+                    target = str(local) if local.exists() else hf_model_for(str(name))
+                    self._readers[key] = Reader(target, sae.layer, device=self.device, model_id=str(name))
+            return self._readers[key]
+
+    def embedder(
+        self, choice: SAEChoice | None = None, config: EmbedConfig | None = None, reader: str | None = None
+    ) -> Embedder:
+        from saescope.embed.engine import Embedder
+
+        sae = self.sae(choice)
+        return Embedder(self.reader_for(sae, reader), sae, config)
+
+    def labels(self, sae: SparseAutoencoder) -> LabelBook:
+        """All labels of ``sae``: shipped with it, plus any saved under the data root."""
+        with self._lock:
+            if sae.id not in self._labels:
+                book = LabelBook(sae.id, sae.d_sae)
+                if sae.source.get("kind") == "local":
+                    shipped = Path(sae.source["path"]) / "labels.jsonl.gz"
+                    if shipped.is_file():
+                        book = LabelBook.load_jsonl(shipped, sae.id, sae.d_sae)
+                extra = self.user_labels_path(sae.id)
+                if extra.is_file():
+                    book.merge(LabelBook.load_jsonl(extra, sae.id, sae.d_sae).latents.values())
+                self._labels[sae.id] = book
+            return self._labels[sae.id]
+
+    def user_labels_path(self, sae_id: str) -> Path:
+        import re
+
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", sae_id)
+        return self.store.root / "labels" / f"{slug}.jsonl"
+
+    # --- datasets -------------------------------------------------------------------------
+    def dataset(self, name: str) -> Dataset:
+        return self.store.open(name)
+
+    def spec_for(self, embedder: Embedder) -> EmbeddingSpec:
+        r, s = embedder.reader, embedder.sae
+        return EmbeddingSpec(
+            reader={"id": r.model_id, "layer": r.layer, "dtype": r.dtype_name},
+            sae={"id": s.id, "d_sae": s.d_sae, "hook_name": s.hook.hook_name if s.hook else None,
+                 "source": s.source},
+            config=embedder.config.as_dict(),
+        )
+
+    def embed(
+        self,
+        name: str,
+        choice: SAEChoice | None = None,
+        config: EmbedConfig | None = None,
+        *,
+        reader: str | None = None,
+        shard_size: int = 256,
+        progress: Callable[[ShardProgress], None] | None = None,
+    ) -> EmbeddingManifest:
+        """Embed dataset ``name`` (resuming a previous run with the same settings).
+
+        Raises:
+            NotFoundError: unknown dataset.
+            SaescopeError: another process is embedding it with the same settings.
+        """
+        ds = self.dataset(name)
+        embedder = self.embedder(choice, config, reader)
+        emb = ds.prepare_embedding(self.spec_for(embedder), embedder.sae.d_sae, shard_size=shard_size,
+                                   versions=_versions())
+
+        def embed_fn(texts: list[str], report: Callable[[int, int], None]) -> tuple[sp.csr_matrix, np.ndarray]:
+            return embedder.embed(texts, lambda p: report(p.docs_done, p.tokens_done))
+
+        manifest = emb.run(embed_fn, progress)
+        self._matrices.pop((name, emb.key), None)
+        return manifest
+
+    def embedding(self, name: str, sae_id: str | None = None) -> Embedding:
+        return self.dataset(name).embedding(sae_id)
+
+    def matrix(self, name: str, sae_id: str | None = None) -> tuple[Embedding, sp.csr_matrix]:
+        """A dataset's complete embedding and its CSR matrix (cached in memory)."""
+        emb = self.embedding(name, sae_id)
+        key = (name, emb.key)
+        with self._lock:
+            if key not in self._matrices:
+                self._matrices[key] = emb.matrix()
+            return emb, self._matrices[key]
+
+    def sae_of(self, emb: Embedding) -> SparseAutoencoder:
+        """The SAE an embedding was made with."""
+        return self.sae(self._choice_of(emb))
+
+    def evidence(self, name: str, doc_id: str, latents: list[int], sae_id: str | None = None) -> dict[int, list[TokenEvidence]]:
+        """Which tokens of one document fire the given latents, recomputed by the reader."""
+        from saescope.embed.engine import EmbedConfig
+
+        emb = self.embedding(name, sae_id)
+        ds = self.dataset(name)
+        row = int(ds.row_of([doc_id])[0])
+        text = str(ds.documents(["text"])["text"].iloc[row])
+        cfg = EmbedConfig(**emb.manifest.spec.config)
+        embedder = self.embedder(self._choice_of(emb), cfg, emb.manifest.spec.reader.get("id"))
+        return embedder.token_evidence(text, latents)
+
+    def _choice_of(self, emb: Embedding) -> SAEChoice:
+        src: dict[str, Any] = emb.manifest.spec.sae.get("source") or {}
+        if src.get("kind") == "pretrained":
+            return SAEChoice(release=src["release"], sae_id=src["sae_id"])
+        from saescope.embed.default import DEFAULT_SAE_DIR
+
+        path = src.get("path")
+        if path and Path(path).resolve() != DEFAULT_SAE_DIR.resolve():
+            return SAEChoice(path=path)
+        return SAEChoice()
