@@ -201,6 +201,16 @@ def cmd_train_sae(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_labels(args: argparse.Namespace) -> int:
+    from saescope.workspace import SAEChoice
+
+    ws = _workspace(args)
+    sae = ws.sae(SAEChoice.parse(args.sae, args.sae_release, args.sae_id))
+    n = ws.import_labels(sae, Path(args.path), source=args.source)
+    print(f"labelled {n} latents of {sae.id} from {args.path} (saved to {ws.user_labels_path(sae.id)})")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from saescope.demo import run_demo
 
@@ -274,6 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-docs", type=int, help="use a random subset of the corpus (quick trials)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train_sae)
+
+    p = sub.add_parser("import-labels", help="add latent labels from a Neuronpedia export or a provider file")
+    p.add_argument("path", help="a .json/.jsonl(.gz) file or a folder of Neuronpedia explanation batches")
+    p.add_argument("--sae", default="default", help="'default', an SAELens folder, or RELEASE:SAE_ID")
+    p.add_argument("--sae-release")
+    p.add_argument("--sae-id")
+    p.add_argument("--source", help="label source name (default: neuronpedia, or provider for {index: label})")
+    p.add_argument("--device")
+    p.set_defaults(func=cmd_import_labels)
 
     p = sub.add_parser("demo", help="ingest and embed the demo corpus, then show what saescope sees")
     p.add_argument("--json", action="store_true")

@@ -126,3 +126,74 @@ class LabelBook:
             for i in sorted(self.latents):
                 fh.write(self.latents[i].model_dump_json() + "\n")
         tmp.replace(path)
+
+
+def read_label_file(path: Path, *, source: str | None = None) -> list[LatentLabels]:
+    """Read labels made elsewhere: Neuronpedia explanation exports or a provider's ``{index: label}`` JSON.
+
+    Accepted: a Neuronpedia export (``.jsonl``/``.jsonl.gz`` lines or a ``.json`` list of objects with
+    ``index`` and ``description``, optionally ``explanationModelName`` and ``score``), a folder of such
+    batch files, a ``{"12": "label", ...}`` mapping, or saescope's own ``labels.jsonl``.
+
+    Raises:
+        InputError: the file is missing or in none of these shapes (with the line or key at fault).
+    """
+    if path.is_dir():
+        out: list[LatentLabels] = []
+        files = sorted(p for p in path.iterdir() if p.name.endswith((".json", ".jsonl", ".jsonl.gz", ".json.gz")))
+        if not files:
+            raise InputError(f"{path}: no .json/.jsonl(.gz) label files inside")
+        for f in files:
+            out.extend(read_label_file(f, source=source))
+        return out
+    if not path.is_file():
+        raise InputError(f"label file {path} does not exist")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        raw = fh.read()
+    records: list[object]
+    try:
+        whole = json.loads(raw)
+        records = whole if isinstance(whole, list) else [whole]
+    except json.JSONDecodeError:
+        records = []
+        for n, line in enumerate(raw.splitlines(), 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"{path}:{n}: not JSON ({exc.msg})") from exc
+    by_latent: dict[int, LatentLabels] = {}
+    for n, rec in enumerate(records, 1):
+        if not isinstance(rec, dict):
+            raise InputError(f"{path}: record {n} is not an object")
+        if "latent" in rec and "labels" in rec:
+            item = LatentLabels.model_validate(rec)
+            by_latent.setdefault(item.latent, LatentLabels(latent=item.latent)).labels.extend(item.labels)
+            continue
+        if "index" in rec and ("description" in rec or "explanation" in rec):
+            try:
+                latent = int(rec["index"])
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"{path}: record {n} has a non-integer index {rec['index']!r}") from exc
+            text = str(rec.get("description") or rec.get("explanation") or "").strip()
+            if not text:
+                continue
+            score = rec.get("score")
+            label = FeatureLabel(source=source or "neuronpedia", text=text,
+                                 score=float(score) if isinstance(score, int | float) else None,
+                                 model=rec.get("explanationModelName") or rec.get("model"))
+            by_latent.setdefault(latent, LatentLabels(latent=latent)).labels.append(label)
+            continue
+        if all(str(k).lstrip("-").isdigit() for k in rec):
+            for key, value in rec.items():
+                text = value if isinstance(value, str) else str((value or {}).get("label", "")) if isinstance(value, dict) else ""
+                if text.strip():
+                    by_latent.setdefault(int(key), LatentLabels(latent=int(key))).labels.append(
+                        FeatureLabel(source=source or "provider", text=text.strip()))
+            continue
+        raise InputError(
+            f"{path}: record {n} is not a label: expected Neuronpedia fields (index, description), "
+            "a {index: label} mapping, or saescope's {latent, labels}"
+        )
+    return [by_latent[i] for i in sorted(by_latent)]

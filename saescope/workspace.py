@@ -177,6 +177,29 @@ class Workspace:
                 self._labels[sae.id] = book
             return self._labels[sae.id]
 
+    def import_labels(self, sae: SparseAutoencoder, path: Path, source: str | None = None) -> int:
+        """Add labels from a Neuronpedia export or provider file to ``sae``'s saved labels.
+
+        Returns the number of latents that received a label.
+
+        Raises:
+            InputError: the file is unreadable or names latents outside the SAE.
+        """
+        from saescope.labels import read_label_file
+
+        records = read_label_file(path, source=source)
+        bad = [r.latent for r in records if not 0 <= r.latent < sae.d_sae]
+        if bad:
+            raise InputError(f"{path} labels latents {bad[:5]} outside {sae.id} (0..{sae.d_sae - 1}): wrong SAE?")
+        with self._lock:
+            target = self.user_labels_path(sae.id)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            saved = LabelBook.load_jsonl(target, sae.id, sae.d_sae) if target.is_file() else LabelBook(sae.id, sae.d_sae)
+            saved.merge(records)
+            saved.save_jsonl(target)
+            self._labels.pop(sae.id, None)
+        return len(records)
+
     def user_labels_path(self, sae_id: str) -> Path:
         import re
 

@@ -42,3 +42,28 @@ def default_sae() -> object:
     from saescope.embed.sae import SparseAutoencoder
 
     return SparseAutoencoder.from_disk(DEFAULT_SAE_DIR, device="cpu")
+
+
+def build_topk_sae(folder: Path, d_in: int, d_sae: int, k: int, hook_name: str, model_name: str, seed: int = 0) -> Path:
+    """Save a randomly initialised SAELens TopK SAE (inference format) to ``folder``."""
+    import torch
+    from sae_lens import TopKSAE, TopKSAEConfig
+
+    torch.manual_seed(seed)
+    cfg = TopKSAEConfig(d_in=d_in, d_sae=d_sae, k=k, dtype="float32", device="cpu")
+    cfg.metadata.hook_name = hook_name
+    cfg.metadata.model_name = model_name
+    sae = TopKSAE(cfg)
+    with torch.no_grad():
+        sae.W_enc.normal_(0, 1.0 / d_in**0.5)
+        sae.W_dec.copy_(sae.W_enc.T)
+        sae.b_enc.normal_(0, 0.1)
+    sae.save_model(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def random_sae_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random TopK SAE on the default reader's block 15 (fast to build; for pooling semantics)."""
+    folder = tmp_path_factory.mktemp("random_sae")
+    return build_topk_sae(folder, 576, 256, 16, "blocks.15.hook_resid_post", "smollm2-135m-instruct-q4_1")

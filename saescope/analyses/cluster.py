@@ -84,18 +84,25 @@ class Clustering(BaseModel):
 
     def to_text(self) -> str:
         sil = "-" if self.silhouette is None else f"{self.silhouette:.3f}"
-        out = [f"{self.k} clusters of {self.n_docs} docs ({self.method}; k by {self.k_chosen_by}, silhouette {sil}; "
-               f"{self.n_unassigned} unassigned)"]
+        out = [
+            f"{self.k} clusters of {self.n_docs} docs ({self.method}; k by {self.k_chosen_by}, silhouette {sil}; "
+            f"{self.n_unassigned} unassigned)"
+        ]
         if self.selected_latents:
-            out.append("features: " + "; ".join(f"{s.latent} {s.label[:40]}" for s in self.selected_latents[:12])
-                       + (f"; ... ({len(self.selected_latents)} in all)" if len(self.selected_latents) > 12 else ""))
+            out.append(
+                "features: "
+                + "; ".join(f"{s.latent} {s.label[:40]}" for s in self.selected_latents[:12])
+                + (f"; ... ({len(self.selected_latents)} in all)" if len(self.selected_latents) > 12 else "")
+            )
         for c in self.clusters:
             out.append(f"\n[cluster {c.cluster}] {c.size} docs ({c.share:.1%}); examples: {', '.join(c.examples)}")
             if c.top_latents:
-                out.append(render_table(
-                    ["latent", "label", "freq_in", "freq_out"],
-                    [[t.latent, t.label, t.freq_in, t.freq_out] for t in c.top_latents],
-                ))
+                out.append(
+                    render_table(
+                        ["latent", "label", "freq_in", "freq_out"],
+                        [[t.latent, t.label, t.freq_in, t.freq_out] for t in c.top_latents],
+                    )
+                )
         return "\n".join(out)
 
 
@@ -235,17 +242,23 @@ def cluster_documents(
         centre = B[members].mean(axis=0, keepdims=True)
         close = _weighted_jaccard(B[members], centre)[:, 0]
         ex = members[np.lexsort((members, -close))[:n_examples]]
-        clusters.append(Cluster(
-            cluster=c,
-            size=len(members),
-            share=len(members) / n,
-            top_latents=[
-                ClusterLatent(latent=int(sel[j]), label=label_of(labels, int(sel[j])), freq_in=float(f_in[j]),
-                              freq_out=float(f_out[j]))
-                for j in top
-            ],
-            examples=[doc_id(ids, int(row_idx[r])) for r in ex],
-        ))
+        clusters.append(
+            Cluster(
+                cluster=c,
+                size=len(members),
+                share=len(members) / n,
+                top_latents=[
+                    ClusterLatent(
+                        latent=int(sel[j]),
+                        label=label_of(labels, int(sel[j])),
+                        freq_in=float(f_in[j]),
+                        freq_out=float(f_out[j]),
+                    )
+                    for j in top
+                ],
+                examples=[doc_id(ids, int(row_idx[r])) for r in ex],
+            )
+        )
     sil = sil_by_k.get(n_clusters)
     return Clustering(
         method="average-linkage on Jaccard distance over binary latent vectors",
@@ -301,17 +314,16 @@ def _choose_tree_cut(
     sil: dict[int, float] = {}
     cuts: dict[int, IntArray] = {}
     ks = [k] if k is not None else list(range(k_range[0], k_range[1] + 1))
-    for kk in ks:
-        lab = hierarchy.fcluster(Z, t=kk, criterion="maxclust").astype(np.int64) - 1
-        got = int(lab.max()) + 1
-        if got in cuts:
-            continue
-        cuts[got] = lab
-        if 2 <= got <= n - 1:
-            sil[got] = float(silhouette_score(D, lab, metric="precomputed"))
+    ks = [min(kk, n) for kk in ks]
+    # cut_tree follows the merge order, so it gives exactly k clusters even when merge heights tie
+    all_cuts = hierarchy.cut_tree(Z, n_clusters=sorted(set(ks)))
+    for col, kk in enumerate(sorted(set(ks))):
+        lab = all_cuts[:, col].astype(np.int64)
+        cuts[kk] = lab
+        if 2 <= kk <= n - 1:
+            sil[kk] = float(silhouette_score(D, lab, metric="precomputed"))
     if k is not None:
-        got = next(iter(cuts))
-        return cuts[got], sil, "given"
+        return cuts[min(k, n)], sil, "given"
     if not sil:
         return np.zeros(n, dtype=np.int64), {}, "single"
     best = max(sil, key=lambda kk: (round(sil[kk], 12), -kk))
@@ -392,8 +404,15 @@ def cluster_dense(
         centre = U[members].mean(axis=0)
         close = U[members] @ centre
         ex = members[np.lexsort((members, -close))[:n_examples]]
-        clusters.append(Cluster(cluster=c, size=len(members), share=len(members) / n, top_latents=[],
-                                examples=[doc_id(ids, int(r)) for r in ex]))
+        clusters.append(
+            Cluster(
+                cluster=c,
+                size=len(members),
+                share=len(members) / n,
+                top_latents=[],
+                examples=[doc_id(ids, int(r)) for r in ex],
+            )
+        )
     return Clustering(
         method=f"{method} on cosine over dense embeddings",
         n_docs=n,
@@ -409,7 +428,9 @@ def cluster_dense(
     )
 
 
-def adjusted_rand(labels_true: Sequence[Any] | npt.NDArray[Any], labels_pred: Sequence[Any] | npt.NDArray[Any]) -> float:
+def adjusted_rand(
+    labels_true: Sequence[Any] | npt.NDArray[Any], labels_pred: Sequence[Any] | npt.NDArray[Any]
+) -> float:
     """Adjusted Rand index between two labelings (unassigned -1 counts as one more group).
 
     Raises:

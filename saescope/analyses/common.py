@@ -56,13 +56,18 @@ def _clean(X: Any) -> Any:
 
 
 def as_csr_or_csc(X: Any, name: str = "X") -> sp.csr_matrix | sp.csc_matrix:
-    """``X`` unchanged when it is CSR or CSC (canonical), otherwise as CSR.
+    """A CSC ``X`` with duplicates summed (non-firing entries are *kept*: callers read columns through
+    :func:`column_entries` or :func:`column_counts`, which skip them, so no pass over all values is
+    needed); anything else as by :func:`as_csr`.
 
     Raises:
         InputError: ``X`` is not a 2-D sparse matrix or array.
     """
     if sp.issparse(X) and X.ndim == 2 and X.format == "csc":
-        return _clean(X)
+        if not X.has_canonical_format:
+            X = X.copy()
+            X.sum_duplicates()
+        return X
     return as_csr(X, name)
 
 
@@ -95,24 +100,22 @@ def binarize(X: sp.csr_matrix) -> sp.csr_matrix:
     return B
 
 
-def column_entries(
-    X: sp.csr_matrix | sp.csc_matrix, columns: npt.ArrayLike
-) -> tuple[IntArray, IntArray, FloatArray]:
-    """Firing entries of the given columns as ``(rows, columns, values)``, grouped by column.
+def column_entries(X: sp.csr_matrix | sp.csc_matrix, columns: npt.ArrayLike) -> tuple[IntArray, IntArray, FloatArray]:
+    """Firing entries of the given columns as ``(rows, columns, values)``, grouped by column (ascending).
 
     On CSC this reads only those columns; on CSR it makes one pass over the stored column indices
-    (a table lookup, no densifying, no per-row Python).
+    (a table lookup, no densifying, no per-row Python) and groups the hits with a radix sort.
     """
     cols = np.unique(np.asarray(columns, dtype=np.int64))
     if X.format == "csc":
+        if cols.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
         parts_r, parts_c, parts_v = [], [], []
         for c in cols:
             lo, hi = X.indptr[c], X.indptr[c + 1]
             parts_r.append(X.indices[lo:hi])
             parts_v.append(X.data[lo:hi])
             parts_c.append(np.full(hi - lo, c, dtype=np.int64))
-        if not parts_r:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
         rows = np.concatenate(parts_r).astype(np.int64)
         colv = np.concatenate(parts_c)
         vals = np.concatenate(parts_v).astype(np.float64)
@@ -120,33 +123,46 @@ def column_entries(
         table = np.zeros(X.shape[1], dtype=bool)
         table[cols] = True
         pos = np.flatnonzero(table[X.indices])
+        slot_of = np.zeros(X.shape[1], dtype=np.uint16 if len(cols) < 2**16 else np.int64)
+        slot_of[cols] = np.arange(len(cols))
+        slot = slot_of[X.indices[pos]]
+        order = np.argsort(slot, kind="stable")  # radix sort for 16-bit keys; keeps rows ascending
+        pos = pos[order]
         rows = np.searchsorted(X.indptr, pos, side="right").astype(np.int64) - 1
-        colv = X.indices[pos].astype(np.int64)
+        colv = cols[slot[order]]
         vals = X.data[pos].astype(np.float64)
-        order = np.argsort(colv, kind="stable")
-        rows, colv, vals = rows[order], colv[order], vals[order]
     keep = vals > 0
     return rows[keep], colv[keep], vals[keep]
 
 
-def top_rows_per_column(
-    X: sp.csr_matrix | sp.csc_matrix, columns: Sequence[int], n: int, rows_subset: IntArray | None = None
+def top_rows_from_entries(
+    rows: IntArray, cols: IntArray, vals: FloatArray, columns: Sequence[int], n: int
 ) -> dict[int, list[int]]:
-    """For each column, up to ``n`` rows where it fires, highest activation first (ties: lower row)."""
+    """From entries grouped by column (as :func:`column_entries` returns them), each column's ``n`` rows
+    with the highest values, highest first (ties: lower row). Linear time: a partial sort per column."""
     out: dict[int, list[int]] = {int(c): [] for c in columns}
     if n <= 0 or not out:
         return out
-    rows, cols, vals = column_entries(X, list(out))
-    if rows_subset is not None:
-        keep = np.isin(rows, rows_subset)
-        rows, cols, vals = rows[keep], cols[keep], vals[keep]
-    order = np.lexsort((rows, -vals, cols))
-    rows, cols = rows[order], cols[order]
-    starts = np.searchsorted(cols, np.asarray(sorted(out)), side="left")
-    ends = np.searchsorted(cols, np.asarray(sorted(out)), side="right")
-    for c, lo, hi in zip(sorted(out), starts, ends, strict=True):
-        out[c] = [int(r) for r in rows[lo : min(hi, lo + n)]]
+    keys = np.asarray(sorted(out), dtype=np.int64)
+    starts = np.searchsorted(cols, keys, side="left")
+    ends = np.searchsorted(cols, keys, side="right")
+    for c, lo, hi in zip(keys, starts, ends, strict=True):
+        r, v = rows[lo:hi], vals[lo:hi]
+        if len(v) > n:
+            kth = -np.partition(-v, n - 1)[n - 1]
+            cand = np.flatnonzero(v >= kth)
+            r, v = r[cand], v[cand]
+        order = np.lexsort((r, -v))[:n]
+        out[int(c)] = [int(x) for x in r[order]]
     return out
+
+
+def top_rows_per_column(X: sp.csr_matrix | sp.csc_matrix, columns: Sequence[int], n: int) -> dict[int, list[int]]:
+    """For each column, up to ``n`` rows where it fires, highest activation first (ties: lower row)."""
+    if n <= 0 or len(columns) == 0:
+        return {int(c): [] for c in columns}
+    rows, cols, vals = column_entries(X, list(columns))
+    return top_rows_from_entries(rows, cols, vals, columns, n)
 
 
 def check_doc_ids(doc_ids: DocIds, n_rows: int, name: str = "doc_ids") -> DocIds:
@@ -196,13 +212,6 @@ def check_page(top_k: int, cursor: int) -> None:
         raise InputError(f"top_k must be between 1 and {MAX_PAGE}, got {top_k}")
     if cursor < 0:
         raise InputError(f"cursor must be >= 0, got {cursor}")
-
-
-def page_of(order: IntArray, top_k: int, cursor: int) -> tuple[IntArray, int | None]:
-    """The slice of ``order`` for this page and the cursor of the next page (None on the last page)."""
-    sel = order[cursor : cursor + top_k]
-    nxt = cursor + top_k
-    return sel, (nxt if nxt < len(order) else None)
 
 
 def top_order(keys: Sequence[FloatArray | IntArray], k: int) -> IntArray:

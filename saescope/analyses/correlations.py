@@ -74,8 +74,10 @@ class Cooccurrence(BaseModel):
             head += f"; {self.n_dropped_similar} pairs with label cosine > {self.max_label_similarity} dropped"
         table = render_table(
             ["npmi", "n_ab", "a", "label_a", "b", "label_b", "n_a", "n_b"],
-            [[r.npmi, r.count_ab, r.latent_a, r.label_a, r.latent_b, r.label_b, r.count_a, r.count_b]
-             for r in self.pairs],
+            [
+                [r.npmi, r.count_ab, r.latent_a, r.label_a, r.latent_b, r.label_b, r.count_a, r.count_b]
+                for r in self.pairs
+            ],
             max_cell=44,
         )
         return "\n".join([head, table, page_footer(self.total, self.cursor, len(self.pairs), self.next_cursor)])
@@ -112,11 +114,10 @@ def latent_cooccurrence(
         raise InputError(f"min_cooc must be >= 1, got {min_cooc}")
     if latent is not None:
         check_latent(latent, d)
-    if max_label_similarity is not None:
-        if label_embeddings is None:
-            raise InputError("max_label_similarity needs label_embeddings (one row per latent)")
-        if label_embeddings.ndim != 2 or label_embeddings.shape[0] != d:
-            raise InputError(f"label_embeddings must have shape ({d}, dim), got {label_embeddings.shape}")
+    if max_label_similarity is not None and label_embeddings is None:
+        raise InputError("max_label_similarity needs label_embeddings (one row per latent)")
+    if label_embeddings is not None and (label_embeddings.ndim != 2 or label_embeddings.shape[0] != d):
+        raise InputError(f"label_embeddings must have shape ({d}, dim), got {label_embeddings.shape}")
 
     counts = column_counts(M)
     ia, ib, cab = _pair_counts(binarize(M), counts, min_cooc, latent)
@@ -280,31 +281,43 @@ class MetadataAssociation(BaseModel):
     timeline: list[TimelineBucket] | None = Field(default=None, description="frequency of the top latents over time")
 
     def to_text(self) -> str:
-        head = f"{self.column} ({self.kind}, {self.n_docs} docs, {self.n_missing} missing, {self.n_tested} latents tested)"
+        head = (
+            f"{self.column} ({self.kind}, {self.n_docs} docs, {self.n_missing} missing, {self.n_tested} latents tested)"
+        )
         out = [head]
         if self.categories is not None:
             if self.n_categories_total is not None and self.n_categories_total > len(self.categories):
                 out.append(f"showing {len(self.categories)} of {self.n_categories_total} categories (largest first)")
             for cat in self.categories:
-                out.append(f"\n[{cat.category}] n={cat.n_docs}, {cat.n_significant} enriched latents with q<={self.alpha}")
-                out.append(render_table(
-                    ["latent", "label", "freq_in", "freq_out", "diff", "ci_low", "ratio", "q"],
-                    [[r.latent, r.label, r.freq_in, r.freq_out, r.diff, r.ci_low, r.ratio, r.q] for r in cat.rows],
-                ))
+                out.append(
+                    f"\n[{cat.category}] n={cat.n_docs}, {cat.n_significant} enriched latents with q<={self.alpha}"
+                )
+                out.append(
+                    render_table(
+                        ["latent", "label", "freq_in", "freq_out", "diff", "ci_low", "ratio", "q"],
+                        [[r.latent, r.label, r.freq_in, r.freq_out, r.diff, r.ci_low, r.ratio, r.q] for r in cat.rows],
+                    )
+                )
         if self.correlations is not None:
             out.append(f"{self.n_significant} latents with q<={self.alpha}; Spearman on {self.value}")
-            out.append(render_table(
-                ["latent", "label", "rho", "q", "freq", "mean_firing", "mean_not"],
-                [[r.latent, r.label, r.rho, r.q, r.freq, r.mean_when_firing, r.mean_when_not]
-                 for r in self.correlations],
-            ))
+            out.append(
+                render_table(
+                    ["latent", "label", "rho", "q", "freq", "mean_firing", "mean_not"],
+                    [
+                        [r.latent, r.label, r.rho, r.q, r.freq, r.mean_when_firing, r.mean_when_not]
+                        for r in self.correlations
+                    ],
+                )
+            )
         if self.timeline:
             lats = list(self.timeline[0].freq)
             out.append(f"\nfrequency by {self.bucket}")
-            out.append(render_table(
-                ["period", "n", *[str(v) for v in lats]],
-                [[b.period, b.n_docs, *[b.freq[v] for v in lats]] for b in self.timeline],
-            ))
+            out.append(
+                render_table(
+                    ["period", "n", *[str(v) for v in lats]],
+                    [[b.period, b.n_docs, *[b.freq[v] for v in lats]] for b in self.timeline],
+                )
+            )
         return "\n".join(out)
 
 
@@ -401,11 +414,15 @@ def _categorical(
     values = s.astype(str).to_numpy()
     cats, codes, sizes = np.unique(values, return_inverse=True, return_counts=True)
     order = np.lexsort((cats, -sizes))[:max_categories]
-    G = sp.csr_matrix((np.ones(n, dtype=np.int64), (codes, np.arange(n))), shape=(len(cats), n))
+    # one row per reported category only, so a high-cardinality column (ids, free text) stays cheap
+    slot = np.full(len(cats), -1, dtype=np.int64)
+    slot[order] = np.arange(len(order))
+    member = np.flatnonzero(slot[codes] >= 0)
+    G = sp.csr_matrix((np.ones(len(member), dtype=np.int64), (slot[codes[member]], member)), shape=(len(order), n))
     per_cat = np.asarray((G @ binarize(M)).todense(), dtype=np.int64)
-    total = per_cat.sum(axis=0)
+    total = column_counts(M)
     latents = np.flatnonzero(total >= min_support)
-    k_in = per_cat[order][:, latents]
+    k_in = per_cat[:, latents]
     n_in = sizes[order][:, None]
     k_out = total[latents][None, :] - k_in
     n_out = n - n_in
@@ -417,28 +434,33 @@ def _categorical(
     out: list[CategoryEnrichment] = []
     for r, c in enumerate(order):
         enriched = np.flatnonzero(f_in[r] > f_out[r])
-        top = enriched[top_order([lo[r, enriched], f_in[r, enriched] - f_out[r, enriched],
-                                  -latents[enriched].astype(np.float64)], top_k)]
-        out.append(CategoryEnrichment(
-            category=str(cats[c]),
-            n_docs=int(sizes[c]),
-            n_significant=int((q[r, enriched] <= base.alpha).sum()),
-            rows=[
-                EnrichmentRow(
-                    latent=int(latents[j]),
-                    label=label_of(labels, int(latents[j])),
-                    count_in=int(k_in[r, j]),
-                    freq_in=float(f_in[r, j]),
-                    freq_out=float(f_out[r, j]),
-                    diff=float(f_in[r, j] - f_out[r, j]),
-                    ci_low=float(lo[r, j]),
-                    ratio=float(ratio[r, j]),
-                    p=float(p[r, j]),
-                    q=float(q[r, j]),
-                )
-                for j in top
-            ],
-        ))
+        top = enriched[
+            top_order(
+                [lo[r, enriched], f_in[r, enriched] - f_out[r, enriched], -latents[enriched].astype(np.float64)], top_k
+            )
+        ]
+        out.append(
+            CategoryEnrichment(
+                category=str(cats[c]),
+                n_docs=int(sizes[c]),
+                n_significant=int((q[r, enriched] <= base.alpha).sum()),
+                rows=[
+                    EnrichmentRow(
+                        latent=int(latents[j]),
+                        label=label_of(labels, int(latents[j])),
+                        count_in=int(k_in[r, j]),
+                        freq_in=float(f_in[r, j]),
+                        freq_out=float(f_out[r, j]),
+                        diff=float(f_in[r, j] - f_out[r, j]),
+                        ci_low=float(lo[r, j]),
+                        ratio=float(ratio[r, j]),
+                        p=float(p[r, j]),
+                        q=float(q[r, j]),
+                    )
+                    for j in top
+                ],
+            )
+        )
     return base.model_copy(update={"n_tested": len(latents), "n_categories_total": len(cats), "categories": out})
 
 
@@ -519,21 +541,25 @@ def _numeric(
         k = counts[j]
         m_fire = sum_fire[j] / k
         m_not = (total - sum_fire[j]) / (n - k) if n > k else float("nan")
-        rows.append(CorrelationRow(
-            latent=int(j),
-            label=label_of(labels, int(j)),
-            rho=float(rho[j]),
-            p=float(p[j]),
-            q=float(q[j]),
-            freq=float(k / n),
-            mean_when_firing=mean(m_fire),
-            mean_when_not=mean(m_not),
-        ))
-    return base.model_copy(update={
-        "n_tested": len(latents),
-        "n_significant": int((q[latents] <= base.alpha).sum()),
-        "correlations": rows,
-    })
+        rows.append(
+            CorrelationRow(
+                latent=int(j),
+                label=label_of(labels, int(j)),
+                rho=float(rho[j]),
+                p=float(p[j]),
+                q=float(q[j]),
+                freq=float(k / n),
+                mean_when_firing=mean(m_fire),
+                mean_when_not=mean(m_not),
+            )
+        )
+    return base.model_copy(
+        update={
+            "n_tested": len(latents),
+            "n_significant": int((q[latents] <= base.alpha).sum()),
+            "correlations": rows,
+        }
+    )
 
 
 def _timeline(

@@ -30,9 +30,9 @@ from saescope.analyses.common import (
     fmt,
     label_of,
     page_footer,
-    page_of,
     render_table,
     top_order,
+    top_rows_from_entries,
     top_rows_per_column,
 )
 from saescope.errors import InputError
@@ -93,8 +93,18 @@ class SetDiff(BaseModel):
         table = render_table(
             ["latent", "label", "freq_a", "freq_b", "diff", "ci", "ratio", "q", "ex_a", "ex_b"],
             [
-                [r.latent, r.label, r.freq_a, r.freq_b, r.diff, f"[{fmt(r.ci_low)},{fmt(r.ci_high)}]", r.ratio, r.q,
-                 r.examples_a, r.examples_b]
+                [
+                    r.latent,
+                    r.label,
+                    r.freq_a,
+                    r.freq_b,
+                    r.diff,
+                    f"[{fmt(r.ci_low)},{fmt(r.ci_high)}]",
+                    r.ratio,
+                    r.q,
+                    r.examples_a,
+                    r.examples_b,
+                ]
                 for r in self.rows
             ],
             max_cell=48,
@@ -148,8 +158,18 @@ class PairedDiff(BaseModel):
         table = render_table(
             ["latent", "label", "only_a", "only_b", "both", "diff", "ci", "q", "ex_only_a", "ex_only_b"],
             [
-                [r.latent, r.label, r.only_a, r.only_b, r.both, r.diff, f"[{fmt(r.ci_low)},{fmt(r.ci_high)}]", r.q,
-                 r.examples_only_a, r.examples_only_b]
+                [
+                    r.latent,
+                    r.label,
+                    r.only_a,
+                    r.only_b,
+                    r.both,
+                    r.diff,
+                    f"[{fmt(r.ci_low)},{fmt(r.ci_high)}]",
+                    r.q,
+                    r.examples_only_a,
+                    r.examples_only_b,
+                ]
                 for r in self.rows
             ],
             max_cell=48,
@@ -204,8 +224,16 @@ class OneVsMany(BaseModel):
         table = render_table(
             ["latent", "label", "freq_target", *self.others, "score", "score_low", "q", "examples"],
             [
-                [r.latent, r.label, r.freq_target, *[r.freq_others[o] for o in self.others], r.score, r.score_ci_low,
-                 r.q, r.examples_target]
+                [
+                    r.latent,
+                    r.label,
+                    r.freq_target,
+                    *[r.freq_others[o] for o in self.others],
+                    r.score,
+                    r.score_ci_low,
+                    r.q,
+                    r.examples_target,
+                ]
                 for r in self.rows
             ],
             max_cell=48,
@@ -249,8 +277,7 @@ def _direction_mask(direction: str, diff: FloatArray) -> npt.NDArray[np.bool_]:
 
 def _page_order(keys: list[FloatArray], latents: IntArray, top_k: int, cursor: int) -> tuple[IntArray, int | None]:
     """Positions (into ``latents``) of this page, sorted by keys, ties broken by the lower latent id."""
-    order = top_order([*keys, -latents.astype(np.float64)], cursor + top_k)
-    sel, _ = page_of(order, top_k, cursor)
+    sel = top_order([*keys, -latents.astype(np.float64)], cursor + top_k)[cursor:]
     nxt = cursor + top_k
     return sel, (nxt if nxt < len(latents) else None)
 
@@ -453,20 +480,13 @@ def diff_paired(
 
 def _examples_only(X: Any, other: Any, latents: list[int], n: int) -> dict[int, list[int]]:
     """Rows where each latent fires in ``X`` but not in ``other``, strongest activation in ``X`` first."""
-    out: dict[int, list[int]] = {lat: [] for lat in latents}
     if not latents or n <= 0:
-        return out
+        return {lat: [] for lat in latents}
     rows, cols, vals = column_entries(X, latents)
     orows, ocols, _ = column_entries(other, latents)
     width = X.shape[1]
     keep = ~np.isin(rows * width + cols, orows * width + ocols)
-    rows, cols, vals = rows[keep], cols[keep], vals[keep]
-    order = np.lexsort((rows, -vals, cols))
-    rows, cols = rows[order], cols[order]
-    for lat in latents:
-        lo, hi = np.searchsorted(cols, lat, "left"), np.searchsorted(cols, lat, "right")
-        out[lat] = [int(r) for r in rows[lo : min(hi, lo + n)]]
-    return out
+    return top_rows_from_entries(rows[keep], cols[keep], vals[keep], latents, n)
 
 
 def diff_one_vs_many(

@@ -65,12 +65,19 @@ class RankedDocs(BaseModel):
     def to_text(self) -> str:
         table = render_table(
             ["rank", "doc_id", "score", "contributions (latent:value)"],
-            [[d.rank, d.doc_id, d.score, " ".join(f"{c.latent}:{c.value:.2f}" for c in d.contributions[:6])]
-             for d in self.docs],
+            [
+                [d.rank, d.doc_id, d.score, " ".join(f"{c.latent}:{c.value:.2f}" for c in d.contributions[:6])]
+                for d in self.docs
+            ],
             max_cell=70,
         )
-        return "\n".join([f"{self.method} over {self.n_docs} docs", table,
-                          page_footer(self.total, self.cursor, len(self.docs), self.next_cursor)])
+        return "\n".join(
+            [
+                f"{self.method} over {self.n_docs} docs",
+                table,
+                page_footer(self.total, self.cursor, len(self.docs), self.next_cursor),
+            ]
+        )
 
 
 class PropertyLatent(BaseModel):
@@ -95,10 +102,15 @@ class PropertyLatents(BaseModel):
 
     def to_text(self) -> str:
         head = f"{len(self.latents)} latents for the property" + (
-            f" (refined with {self.n_positives} positive examples)" if self.n_positives else "")
-        return head + "\n" + render_table(
-            ["latent", "label", "weight", "similarity", "lift"],
-            [[p.latent, p.label, p.weight, p.similarity, p.lift] for p in self.latents],
+            f" (refined with {self.n_positives} positive examples)" if self.n_positives else ""
+        )
+        return (
+            head
+            + "\n"
+            + render_table(
+                ["latent", "label", "weight", "similarity", "lift"],
+                [[p.latent, p.label, p.weight, p.similarity, p.lift] for p in self.latents],
+            )
         )
 
 
@@ -158,13 +170,15 @@ def rank_by_latents(
     for rank, r in enumerate(page, start=cursor):
         m = pr == r
         o = np.lexsort((pc[m], -pv[m]))[:n_contributions]
-        docs.append(RankedDoc(
-            rank=rank,
-            row=int(r),
-            doc_id=doc_id(ids, int(r)),
-            score=float(scores[r]),
-            contributions=[Contribution(latent=int(pc[m][i]), value=float(pv[m][i])) for i in o],
-        ))
+        docs.append(
+            RankedDoc(
+                rank=rank,
+                row=int(r),
+                doc_id=doc_id(ids, int(r)),
+                score=float(scores[r]),
+                contributions=[Contribution(latent=int(pc[m][i]), value=float(pv[m][i])) for i in o],
+            )
+        )
     return RankedDocs(
         method=f"weighted latents ({scoring}): " + ", ".join(f"{int(k)}x{v:.2g}" for k, v in zip(lats, w, strict=True)),
         n_docs=n,
@@ -272,6 +286,8 @@ def rank_dense(
         total=n,
         cursor=cursor,
         next_cursor=cursor + top_k if cursor + top_k < n else None,
-        docs=[RankedDoc(rank=r, row=int(i), doc_id=doc_id(ids, int(i)), score=float(scores[i]), contributions=[])
-              for r, i in enumerate(page, start=cursor)],
+        docs=[
+            RankedDoc(rank=r, row=int(i), doc_id=doc_id(ids, int(i)), score=float(scores[i]), contributions=[])
+            for r, i in enumerate(page, start=cursor)
+        ],
     )

@@ -165,7 +165,7 @@ def parse_filter(expr: str, columns: list[str] | None = None) -> Filter:
         raise InputError(f"the filter is {len(expr)} characters long; the limit is {MAX_EXPR_CHARS}")
     source, quoted = _normalise(expr)
     try:
-        tree = ast.parse(source, mode="eval")
+        tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
         raise InputError(f"cannot parse filter {expr!r}: {exc.msg}. {_HINT}") from exc
     except (RecursionError, MemoryError, ValueError) as exc:
@@ -201,7 +201,7 @@ def evaluate_filter(f: Filter, meta: pd.DataFrame) -> npt.NDArray[np.bool_]:
     """
     columns = [str(c) for c in meta.columns]
     lookup = {str(c): c for c in meta.columns}
-    return _eval(f, meta, columns, lookup)
+    return _mask(f, meta, columns, lookup)
 
 
 _HINT = "Example: model == 'gpt-4o' and length > 100 or category in ['fresh', 'rotten']; quote names with `back ticks`."
@@ -379,19 +379,19 @@ def _series(col: Column, meta: pd.DataFrame, columns: list[str], lookup: dict[st
     return meta[lookup[_resolve_column(col.name, columns)]]
 
 
-def _eval(f: Filter, meta: pd.DataFrame, columns: list[str], lookup: dict[str, Any]) -> npt.NDArray[np.bool_]:
+def _mask(f: Filter, meta: pd.DataFrame, columns: list[str], lookup: dict[str, Any]) -> npt.NDArray[np.bool_]:
     if isinstance(f, And):
         mask = np.ones(len(meta), dtype=bool)
         for p in f.parts:
-            mask &= _eval(p, meta, columns, lookup)
+            mask &= _mask(p, meta, columns, lookup)
         return mask
     if isinstance(f, Or):
         mask = np.zeros(len(meta), dtype=bool)
         for p in f.parts:
-            mask |= _eval(p, meta, columns, lookup)
+            mask |= _mask(p, meta, columns, lookup)
         return mask
     if isinstance(f, Not):
-        return ~_eval(f.part, meta, columns, lookup)
+        return ~_mask(f.part, meta, columns, lookup)
     if isinstance(f, InList):
         s = _series(f.column, meta, columns, lookup)
         values = [v for v in f.values if v is not None]

@@ -43,7 +43,7 @@ class EmbedConfig:
     window: int = 512
     """Most tokens per window; longer documents are split and pooled across windows."""
     overlap: int = 32
-    """Tokens of left context repeated at the start of each later window (not pooled twice)."""
+    """Tokens of left context repeated at the start of each later window (not pooled twice); at most window/4."""
     token_budget: int = 0
     """Most tokens (padding included) per forward batch; 0 picks by device (2,048 CPU, 16,384 GPU)."""
     max_batch: int = 64
@@ -54,8 +54,10 @@ class EmbedConfig:
             raise InputError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
         if self.threshold < 0:
             raise InputError("threshold must be >= 0")
-        if not 0 <= self.overlap < self.window:
-            raise InputError(f"overlap must be in [0, window={self.window})")
+        if self.window < 8:
+            raise InputError("window must be at least 8 tokens")
+        if self.overlap < 0:
+            raise InputError("overlap must be >= 0")
         if self.token_budget and self.token_budget < self.window:
             raise InputError(f"token_budget ({self.token_budget}) must be at least window ({self.window})")
         if self.max_batch < 1:

@@ -85,7 +85,9 @@ def _chunks(text: str, size: int) -> Iterator[str]:
 
 def _stdlib_files() -> list[Path]:
     lib = Path(sysconfig.get_paths()["stdlib"])
-    skip = ("test", "tests", "idlelib", "lib2to3", "site-packages", "turtledemo", "ensurepip", "tkinter")
+    # Tests, bundled tools and generated tables (codecs, pydoc topics) are not prose or typical code.
+    skip = ("test", "tests", "idlelib", "lib2to3", "site-packages", "turtledemo", "ensurepip", "tkinter",
+            "encodings", "pydoc_data", "config-3.11-x86_64-linux-gnu")
     files = [p for p in sorted(lib.rglob("*.py")) if not any(part in skip for part in p.relative_to(lib).parts)]
     return files
 
@@ -101,7 +103,7 @@ def python_docstrings(max_chars: int) -> Iterator[CorpusDoc]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
                 doc = ast.get_docstring(node)
-                if doc and len(doc) >= 200:
+                if doc and len(doc) >= 120:
                     name = getattr(node, "name", "<module>")
                     yield CorpusDoc("python_docs", f"{path.relative_to(lib)}:{name}:{node.lineno if hasattr(node, 'lineno') else 0}", doc)
                     n += len(doc)
@@ -145,7 +147,7 @@ def reader_responses(path: Path) -> Iterator[CorpusDoc]:
                 yield CorpusDoc("reader_responses", str(i), row["response"])
 
 
-def build_corpus(responses: Path, *, docs_chars: int = 1_600_000, code_chars: int = 1_800_000) -> list[CorpusDoc]:
+def build_corpus(responses: Path, *, docs_chars: int = 1_600_000, code_chars: int = 2_000_000) -> list[CorpusDoc]:
     """All training documents, in a fixed order.
 
     Raises:

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from saescope.embed.engine import EmbedConfig, Embedder, batch_by_budget
+from saescope.embed.reader import Reader
+from saescope.embed.sae import SparseAutoencoder
+from saescope.errors import InputError
+
+TEXTS = [
+    "The film jolts the laughs from the audience, as if by cattle prod.",
+    "A dull, plodding mess. I want my two hours back.",
+    "def add(a, b):\n    return a + b",
+    "Réponds en français : quel temps fait-il aujourd'hui ?",
+]
+
+
+@pytest.fixture(scope="module")
+def sae(random_sae_dir: Path) -> SparseAutoencoder:
+    return SparseAutoencoder.from_disk(random_sae_dir)
+
+
+def test_batch_by_budget() -> None:
+    batches = batch_by_budget([5, 1, 9, 3, 9], budget=18, max_batch=3)
+    assert batches == [[2, 4], [0, 3, 1]]
+    assert sorted(i for b in batches for i in b) == [0, 1, 2, 3, 4]
+
+
+def test_max_pooling_matches_token_evidence(reader: Reader, sae: SparseAutoencoder) -> None:
+    emb = Embedder(reader, sae, EmbedConfig())
+    matrix, n_tokens = emb.embed(TEXTS)
+    assert matrix.shape == (len(TEXTS), sae.d_sae)
+    assert n_tokens.tolist() == [len(t) for t in reader.tokenize(TEXTS)]
+    latents = list(range(sae.d_sae))
+    for row, text in enumerate(TEXTS):
+        evidence = emb.token_evidence(text, latents)
+        expected = np.array([max((e.activation for e in evidence[i]), default=0.0) for i in latents])
+        np.testing.assert_allclose(matrix.getrow(row).toarray()[0], expected, rtol=1e-3, atol=1e-3)
+
+
+def test_long_document_is_windowed_not_truncated(reader: Reader, sae: SparseAutoencoder) -> None:
+    text = " ".join(f"Sentence {i} talks about topic {i % 7}." for i in range(40))
+    short = Embedder(reader, sae, EmbedConfig(window=24, overlap=4))
+    matrix, n_tokens = short.embed([text])
+    ids = reader.tokenize([text])[0]
+    assert n_tokens[0] == len(ids) and len(ids) > 100
+    assert len(short.windows([ids])) > 4
+    evidence = short.token_evidence(text, list(range(sae.d_sae)))
+    positions = sorted({e.position for ev in evidence.values() for e in ev})
+    assert positions[-1] >= len(ids) - 5  # tokens at the very end are read
+    expected = np.array([max((e.activation for e in evidence[i]), default=0.0) for i in range(sae.d_sae)])
+    np.testing.assert_allclose(matrix.toarray()[0], expected, rtol=1e-3, atol=1e-3)
+
+
+def test_pooling_modes_agree(reader: Reader, sae: SparseAutoencoder) -> None:
+    results = {p: Embedder(reader, sae, EmbedConfig(pooling=p)).embed(TEXTS)[0].toarray()  # type: ignore[arg-type]
+               for p in ("max", "mean", "sum", "count", "binary")}
+    n_tokens = np.array([len(t) for t in reader.tokenize(TEXTS)], dtype=np.float32)
+    active = results["max"] > 0
+    assert ((results["binary"] > 0) == active).all() and set(np.unique(results["binary"])) <= {0.0, 1.0}
+    assert ((results["count"] > 0) == active).all()
+    assert (results["count"] <= n_tokens[:, None]).all()
+    np.testing.assert_allclose(results["mean"], results["sum"] / n_tokens[:, None], rtol=1e-5)
+    assert (results["sum"] >= results["max"] - 1e-4).all()
+    emb = Embedder(reader, sae, EmbedConfig())
+    ev = emb.token_evidence(TEXTS[1], list(range(sae.d_sae)))
+    counts = np.array([len(ev[i]) for i in range(sae.d_sae)])
+    np.testing.assert_array_equal(results["count"][1], counts)
+
+
+def test_threshold_drops_weak_activations(reader: Reader, sae: SparseAutoencoder) -> None:
+    plain = Embedder(reader, sae, EmbedConfig()).embed(TEXTS)[0]
+    cut = float(np.median(plain.data))
+    high = Embedder(reader, sae, EmbedConfig(threshold=cut)).embed(TEXTS)[0]
+    assert 0 < high.nnz < plain.nnz
+    assert (high.data > cut).all()
+
+
+def test_rows_do_not_depend_on_batch_company(reader: Reader, sae: SparseAutoencoder) -> None:
+    emb = Embedder(reader, sae, EmbedConfig())
+    together = emb.embed(TEXTS)[0].toarray()
+    alone = emb.embed([TEXTS[2]])[0].toarray()
+    np.testing.assert_allclose(together[2], alone[0], atol=2e-3)
+
+
+def test_chat_template_reading(reader: Reader, sae: SparseAutoencoder) -> None:
+    plain = Embedder(reader, sae, EmbedConfig()).embed(TEXTS)[0]
+    chat = Embedder(reader, sae, EmbedConfig(chat_template=True)).embed(TEXTS)[0]
+    assert chat.shape == plain.shape and chat.nnz > 0
+    assert abs(chat - plain).sum() > 0  # the template context changes the residual stream
+
+
+def test_mismatched_sae_is_refused(reader: Reader, tmp_path: Path) -> None:
+    from tests.conftest import build_topk_sae
+
+    wrong_width = SparseAutoencoder.from_disk(build_topk_sae(tmp_path / "a", 64, 32, 4, "blocks.15.hook_resid_post", "m"))
+    with pytest.raises(InputError, match="d_in=64"):
+        Embedder(reader, wrong_width)
+    wrong_layer = SparseAutoencoder.from_disk(build_topk_sae(tmp_path / "b", 576, 32, 4, "blocks.3.hook_resid_post", "m"))
+    with pytest.raises(InputError, match="reads block 3"):
+        Embedder(reader, wrong_layer)
+    with pytest.raises(InputError, match="unknown pooling"):
+        EmbedConfig(pooling="median")  # type: ignore[arg-type]
