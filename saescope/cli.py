@@ -211,6 +211,98 @@ def cmd_import_labels(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emit(result: Any, as_json: bool) -> int:
+    if as_json:
+        _print_json(result)
+    else:
+        print(result.to_text())
+    return 0
+
+
+def _docset(name: str, where: str | None, sae: str | None) -> Any:
+    from saescope.queries import DocSet
+
+    return DocSet(name, where, sae)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from saescope import queries
+
+    ws = _workspace(args)
+    opts = {"top_k": args.top_k, "cursor": args.cursor, "min_support": args.min_support, "alpha": args.alpha}
+    if args.by:
+        if not args.target:
+            raise SaescopeError("--by needs --target (the value compared against all others)")
+        result: Any = queries.diff_by_column(ws, args.a, args.by, args.target, where=args.where_a, sae=args.sae,
+                                             **opts)
+        return _emit(result, args.json)
+    a = _docset(args.a, args.where_a, args.sae)
+    b = _docset(args.b or args.a, args.where_b, args.sae)
+    if args.paired_by:
+        result = queries.diff_paired(ws, a, b, args.paired_by, rank_by=args.rank_by, **opts)
+    else:
+        result = queries.diff(ws, a, b, rank_by=args.rank_by, **opts)
+        if args.html:
+            from saescope.report import diff_html
+
+            Path(args.html).write_text(diff_html(result), encoding="utf-8")
+            print(f"wrote {args.html}", file=sys.stderr)
+    return _emit(result, args.json)
+
+
+def cmd_correlations(args: argparse.Namespace) -> int:
+    from saescope import queries
+
+    ws = _workspace(args)
+    ds = _docset(args.name, args.where, args.sae)
+    if args.column:
+        return _emit(queries.metadata_association(ws, ds, args.column, top_k=args.top_k), args.json)
+    return _emit(queries.correlations(ws, ds, dissimilar_labels=args.dissimilar, min_cooc=args.min_cooc,
+                                      top_k=args.top_k, cursor=args.cursor), args.json)
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from saescope import queries
+
+    ws = _workspace(args)
+    latents = [int(x) for x in args.latents.split(",")] if args.latents else None
+    if not (args.axis or latents or args.dense):
+        raise SaescopeError("name an axis (--axis 'tone'), latents (--latents 1,2) or use --dense")
+    return _emit(queries.cluster(ws, _docset(args.name, args.where, args.sae), axis=args.axis, latents=latents,
+                                 dense=args.dense, k=args.k), args.json)
+
+
+def cmd_retrieve(args: argparse.Namespace) -> int:
+    from saescope import queries
+
+    ws = _workspace(args)
+    return _emit(queries.retrieve(ws, _docset(args.name, args.where, args.sae), args.query,
+                                  positives=args.positive or (), dense=args.dense, top_k=args.top_k,
+                                  cursor=args.cursor), args.json)
+
+
+def cmd_features_search(args: argparse.Namespace) -> int:
+    from saescope import queries
+
+    ws = _workspace(args)
+    return _emit(queries.search_features(ws, args.name, args.query, top_k=args.top_k, sae=args.sae), args.json)
+
+
+def cmd_feature_show(args: argparse.Namespace) -> int:
+    from saescope import queries
+
+    ws = _workspace(args)
+    return _emit(queries.feature_details(ws, args.name, args.latent, n_top=args.top, evidence=not args.no_evidence,
+                                         sae=args.sae), args.json)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from saescope import queries
+
+    ws = _workspace(args)
+    return _emit(queries.explain(ws, args.name, args.doc_id, top_k=args.top_k, sae=args.sae), args.json)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from saescope.demo import run_demo
 
@@ -230,6 +322,14 @@ def _add_embed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token-budget", type=int, default=0, help="tokens per forward batch (0: by device)")
     p.add_argument("--shard-size", type=int, default=256, help="documents per committed shard")
     p.add_argument("--device", help="cuda, cpu or mps (default: best available)")
+
+
+def _add_read_options(p: argparse.ArgumentParser, top_k: int = 20) -> None:
+    p.add_argument("--top-k", type=int, default=top_k)
+    p.add_argument("--cursor", type=int, default=0, help="start of the page (from next_cursor)")
+    p.add_argument("--sae", help="SAE id or embedding key, when the dataset has several embeddings")
+    p.add_argument("--device")
+    p.add_argument("--json", action="store_true")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -284,6 +384,73 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-docs", type=int, help="use a random subset of the corpus (quick trials)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train_sae)
+
+    p = sub.add_parser("diff", help="which concepts are more frequent in one document set than another")
+    p.add_argument("a", help="dataset of set A")
+    p.add_argument("b", nargs="?", help="dataset of set B (default: A, with --where-b)")
+    p.add_argument("--where-a", help="metadata filter for A, e.g. \"model == 'gpt-4o'\"")
+    p.add_argument("--where-b", help="metadata filter for B")
+    p.add_argument("--paired-by", metavar="KEY", help="pair documents of A and B by this column (McNemar)")
+    p.add_argument("--by", metavar="COLUMN", help="one value of COLUMN against all others (with --target)")
+    p.add_argument("--target", help="the value of --by compared against the rest")
+    p.add_argument("--rank-by", default="effect", choices=["effect", "z", "diff", "ratio", "p"])
+    p.add_argument("--min-support", type=int, default=5)
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
+    _add_read_options(p)
+    p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("correlations", help="latent pairs that co-occur (NPMI), or latents tracking a column")
+    p.add_argument("name")
+    p.add_argument("--where")
+    p.add_argument("--column", help="metadata column to associate latents with (categorical, numeric or date)")
+    p.add_argument("--dissimilar", type=float, metavar="SIM", help="keep pairs whose labels' cosine is below SIM")
+    p.add_argument("--min-cooc", type=int, default=5)
+    _add_read_options(p, top_k=30)
+    p.set_defaults(func=cmd_correlations)
+
+    p = sub.add_parser("cluster", help="cluster documents along an axis of interest")
+    p.add_argument("name")
+    p.add_argument("--where")
+    p.add_argument("--axis", help="the axis in words, e.g. 'tone' or 'programming language'")
+    p.add_argument("--latents", help="comma-separated latent ids defining the axis")
+    p.add_argument("-k", type=int, help="number of clusters (default: chosen by silhouette)")
+    p.add_argument("--dense", action="store_true", help="cluster dense sentence embeddings instead (baseline)")
+    _add_read_options(p)
+    p.set_defaults(func=cmd_cluster)
+
+    p = sub.add_parser("retrieve", help="rank documents by a property described in words")
+    p.add_argument("name")
+    p.add_argument("query")
+    p.add_argument("--where")
+    p.add_argument("--positive", action="append", metavar="DOC_ID", help="an example document with the property")
+    p.add_argument("--dense", action="store_true", help="also rank by dense cosine similarity (baseline)")
+    _add_read_options(p, top_k=10)
+    p.set_defaults(func=cmd_retrieve)
+
+    p = sub.add_parser("features", help="search latents by their labels")
+    fsub = p.add_subparsers(dest="features_command", required=True)
+    q = fsub.add_parser("search", help="latents whose labels match a text")
+    q.add_argument("name", help="dataset (its embedding names the SAE)")
+    q.add_argument("query")
+    _add_read_options(q)
+    q.set_defaults(func=cmd_features_search)
+
+    p = sub.add_parser("feature", help="one latent in detail")
+    fsub = p.add_subparsers(dest="feature_command", required=True)
+    q = fsub.add_parser("show", help="labels, frequency, top documents with firing tokens, non-firing examples")
+    q.add_argument("name")
+    q.add_argument("latent", type=int)
+    q.add_argument("--top", type=int, default=5)
+    q.add_argument("--no-evidence", action="store_true", help="skip recomputing token activations")
+    _add_read_options(q)
+    q.set_defaults(func=cmd_feature_show)
+
+    p = sub.add_parser("explain", help="a document's most distinctive latents")
+    p.add_argument("name")
+    p.add_argument("doc_id")
+    _add_read_options(p, top_k=15)
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("import-labels", help="add latent labels from a Neuronpedia export or a provider file")
     p.add_argument("path", help="a .json/.jsonl(.gz) file or a folder of Neuronpedia explanation batches")

@@ -49,8 +49,16 @@ def run_demo(ws: Workspace, *, as_json: bool = False, show_docs: int = 3, k: int
                 "features": [{"latent": int(i), "activation": round(acts[int(i)], 2),
                               "in_docs": round(float(doc_freq[i]), 3), "label": book.text(int(i))} for i in order],
             })
+    from saescope import queries
+
+    diff = queries.diff(ws, queries.DocSet(DEMO_NAME, "category == 'fresh'"),
+                        queries.DocSet(DEMO_NAME, "category == 'rotten'"), top_k=10)
+    plots = queries.diff(ws, queries.DocSet(DEMO_NAME, "category == 'plot'"),
+                         queries.DocSet(DEMO_NAME, "category != 'plot'"), top_k=8, direction="a")
     if as_json:
-        _say(json.dumps({"dataset": DEMO_NAME, "stats": s, "examples": examples}, indent=2, ensure_ascii=False))
+        _say(json.dumps({"dataset": DEMO_NAME, "stats": s, "examples": examples,
+                         "diff_fresh_vs_rotten": diff.model_dump(mode="json"),
+                         "diff_plot_vs_reviews": plots.model_dump(mode="json")}, indent=2, ensure_ascii=False))
         return 0
     _say(f"Active latents per document: mean {s['active_latents_mean']:.1f} (sd {s['active_latents_std']:.1f}, "
          f"median {s['active_latents_median']:.0f}) of {matrix.shape[1]}; {int(s['tokens_total']):,} tokens read.")
@@ -61,4 +69,10 @@ def run_demo(ws: Workspace, *, as_json: bool = False, show_docs: int = 3, k: int
         _say(f"  {ex['n_active']} active latents; most distinctive:")
         for f in ex["features"]:
             _say(f"    #{f['latent']:<5} act {f['activation']:6.2f}  in {f['in_docs']:6.1%} of docs  {f['label'][:70]}")
+    _say()
+    _say("Dataset diff: fresh (positive) vs rotten (negative) reviews")
+    _say(diff.to_text())
+    _say()
+    _say("Dataset diff: plot summaries vs reviews (latents more frequent in plot summaries)")
+    _say(plots.to_text())
     return 0

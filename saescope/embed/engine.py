@@ -260,7 +260,7 @@ class Embedder:
                     result[int(latent)].append(
                         TokenEvidence(
                             position=offset + p - w.n_context,
-                            token=self.reader.tokenizer.decode([tok_id]),
+                            token=str(self.reader.tokenizer.decode([tok_id])),
                             activation=float(z[k, j]),
                         )
                     )

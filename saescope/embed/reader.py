@@ -9,6 +9,7 @@ are computed once and shared by every batch.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import logging
@@ -202,11 +203,8 @@ class Reader:
 
                 cache = DynamicCache(config=self.net.config)
                 inp = torch.tensor([ids], device=self.device)
-                with torch.inference_mode():
-                    try:
-                        self.net(input_ids=inp, use_cache=True, **{self._cache_kwarg: cache})
-                    except _StopForward:
-                        pass
+                with torch.inference_mode(), contextlib.suppress(_StopForward):
+                    self.net(input_ids=inp, use_cache=True, **{self._cache_kwarg: cache})
                 self._captured.clear()
             self._prefix_cache[chat_template] = (ids, cache)
         return self._prefix_cache[chat_template]
@@ -253,11 +251,8 @@ class Reader:
         else:
             kwargs["attention_mask"] = mask
         self._captured.clear()
-        with torch.inference_mode():
-            try:
-                self.net(**kwargs)
-            except _StopForward:
-                pass
+        with torch.inference_mode(), contextlib.suppress(_StopForward):
+            self.net(**kwargs)
         if not self._captured:
             raise RuntimeError("the capture hook did not run")
         hidden = self._captured.pop()

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import pandas as pd
 
@@ -134,9 +134,9 @@ def _open_binary(path: Path) -> IO[bytes]:
     """Open a file for reading bytes, decompressing ``.gz`` and ``.bz2`` transparently."""
     name = path.name.lower()
     if name.endswith(".gz"):
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))
     if name.endswith(".bz2"):
-        return bz2.open(path, "rb")
+        return cast(IO[bytes], bz2.open(path, "rb"))
     return path.open("rb")
 
 
@@ -223,7 +223,7 @@ def _csv_rows(path: Path) -> list[Row]:
 def _parquet_rows(path: Path) -> list[Row]:
     try:
         frame = pd.read_parquet(path)
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a bad file
+    except Exception as exc:
         raise InputError(f"{path}: not a readable parquet file ({exc})") from exc
     return [(f"row {i}", rec) for i, rec in enumerate(frame.to_dict("records"))]
 

@@ -70,7 +70,7 @@ def read_shard(path: Path) -> tuple[sp.csr_matrix, np.ndarray, int]:
     try:
         with safe_open(str(path), framework="numpy") as fh:
             arrays = {k: fh.get_tensor(k) for k in ("indptr", "indices", "data", "n_tokens", "layout")}
-    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+    except Exception as exc:
         raise InputError(f"{path} is not a readable shard ({exc}); delete it and re-run embed") from exc
     first_row, n_rows, d_sae = (int(v) for v in arrays["layout"])
     m = sp.csr_matrix((arrays["data"].astype(np.float32), arrays["indices"], arrays["indptr"]), shape=(n_rows, d_sae))

@@ -142,7 +142,7 @@ def evaluate_sae(sae: Any, held_out: ActivationFile, batch: int = 8192) -> tuple
         mean += np.asarray(data[lo : lo + batch], dtype=np.float64).sum(axis=0)
     mean /= n
     sse = sst = 0.0
-    l0 = 0.0
+    l0: float = 0.0
     fires = torch.zeros(sae.cfg.d_sae, dtype=torch.long)
     with torch.inference_mode():
         for lo in range(0, n, batch):
@@ -176,8 +176,8 @@ def document_thresholds(sae: Any, data: np.ndarray, fraction: float, batch: int 
             order = np.argsort(cols_np, kind="stable")
             cols_sorted, vals_sorted = cols_np[order], vals[order]
             bounds = np.searchsorted(cols_sorted, np.arange(sae.cfg.d_sae + 1))
-            for j in np.flatnonzero(np.diff(bounds)):
-                per_latent[j].append(vals_sorted[bounds[j] : bounds[j + 1]])
+            for col in np.flatnonzero(np.diff(bounds)):
+                per_latent[col].append(vals_sorted[bounds[col] : bounds[col + 1]])
     out = np.zeros(sae.cfg.d_sae, dtype=np.float32)
     for j, parts in enumerate(per_latent):
         if parts:
@@ -234,7 +234,7 @@ def token_labels(
     context: int = 10,
 ) -> list[dict[str, Any]]:
     """Label records for every live latent: its top tokens, contexts and a short label derived from them."""
-    doc_of, pos_of, tok_of = act_file.rows()
+    doc_of, _pos_of, tok_of = act_file.rows()
     records: list[dict[str, Any]] = []
     for latent in range(rows.shape[0]):
         valid = rows[latent] >= 0

@@ -63,7 +63,7 @@ def test_csv_wrong_field_count_and_missing_text_column(tmp_path: Path) -> None:
         read_documents(p)
     assert "line 3" in str(err.value) and "line 4" in str(err.value)
     q = _write(tmp_path / "e.csv", "body,label\nhello,pos\n")
-    with pytest.raises(InputError, match="no column 'text'.*body"):
+    with pytest.raises(InputError, match=r"no column 'text'.*body"):
         read_documents(q)
     frame, _ = read_documents(q, IngestOptions(text_column="body"))
     assert frame["text"].tolist() == ["hello"] and frame["label"].tolist() == ["pos"]

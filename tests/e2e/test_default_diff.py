@@ -1,0 +1,96 @@
+"""End-to-end on the real default reader and SAE: known differences, a planted phrase, a null control."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from saescope import queries
+from saescope.queries import DocSet
+from saescope.store.ingest import documents_from_list
+from saescope.training.corpus import rotten_tomatoes
+from saescope.workspace import Workspace
+
+PLANT = "By the way, the popcorn at my local cinema was stale."
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    """Reviews (fresh / rotten) with a phrase planted at the end of 10% of set B, embedded once."""
+    rows = [r for r in rotten_tomatoes(full=False) if r["category"] in ("fresh", "rotten")]
+    rng = np.random.default_rng(7)
+    picked = [rows[i] for i in rng.choice(len(rows), 480, replace=False)]
+    docs = []
+    for i, r in enumerate(picked):
+        split = "A" if i < 240 else "B"
+        planted = split == "B" and (i - 240) % 10 == 0
+        docs.append({"id": f"r{i}", "text": r["text"].strip() + (" " + PLANT if planted else ""),
+                     "category": r["category"], "split": split, "planted": planted, "half": int(rng.integers(2))})
+    root = tmp_path_factory.mktemp("e2e") / "home"
+    w = Workspace(root, device="cpu")
+    frame, _ = documents_from_list(docs)
+    w.store.create("reviews", frame, source="test")
+    w.embed("reviews")
+    yield w
+
+
+def test_sentiment_diff_finds_significant_latents(ws: Workspace) -> None:
+    result = queries.diff(ws, DocSet("reviews", "category == 'fresh'"), DocSet("reviews", "category == 'rotten'"),
+                          top_k=10)
+    assert result.n_significant >= 3
+    assert all(r.q <= 0.05 for r in result.rows[:3])
+    labels = " ".join(r.label.lower() for r in result.rows if r.diff < 0)
+    negative = ("bad", "dull", "bor", "worst", "fail", "mess", "lack", "n't", "not", "no ", "tire", "poor", "flat")
+    assert any(w in labels for w in negative), labels
+
+
+def test_planted_phrase_at_ten_percent_is_recovered(ws: Workspace) -> None:
+    result = queries.diff(ws, DocSet("reviews", "split == 'B'"), DocSet("reviews", "split == 'A'"), top_k=5,
+                          direction="a")
+    _emb, matrix = ws.matrix("reviews")
+    meta = ws.dataset("reviews").metadata()
+    b_rows = np.flatnonzero(meta["split"].to_numpy() == "B")
+    planted = meta["planted"].to_numpy()[b_rows].astype(bool)
+    best = 0.0
+    for row in result.rows[:5]:
+        fires = matrix[b_rows, row.latent].toarray().ravel() > 0
+        tp = int((fires & planted).sum())
+        f1 = 2 * tp / (fires.sum() + planted.sum()) if tp else 0.0
+        best = max(best, f1)
+    assert best >= 0.8, [(r.latent, r.label, r.count_a, r.count_b) for r in result.rows]
+
+
+def test_random_halves_show_no_significant_difference(ws: Workspace) -> None:
+    result = queries.diff(ws, DocSet("reviews", "split == 'A' and half == 0"),
+                          DocSet("reviews", "split == 'A' and half == 1"), top_k=5)
+    assert result.n_significant == 0, result.to_text()
+
+
+def test_queries_cover_every_analysis(ws: Workspace, tmp_path: Path) -> None:
+    search = queries.search_features(ws, "reviews", "popcorn", top_k=5)
+    assert search.matches
+    details = queries.feature_details(ws, "reviews", search.matches[0].latent, n_top=2)
+    assert details.summary.latent == search.matches[0].latent
+    if details.summary.count:
+        assert details.evidence and details.evidence[0].tokens and "«" in details.evidence[0].text
+    expl = queries.explain(ws, "reviews", "r0", top_k=5)
+    assert 0 < len(expl.latents) <= 5
+    ret = queries.retrieve(ws, DocSet("reviews"), "stale popcorn at the cinema", dense=True, top_k=24)
+    top_ids = {d.doc_id for d in ret.sae_ranking.docs}
+    planted_ids = set(ws.dataset("reviews").metadata().query("planted")["doc_id"])
+    assert len(top_ids & planted_ids) >= 12
+    assert ret.dense_ranking is not None and len(ret.dense_ranking.docs) == 24
+    clus = queries.cluster(ws, DocSet("reviews"), axis="sentiment, good or bad", k=2)
+    assert len(clus.clusters) >= 2
+    dense = queries.cluster(ws, DocSet("reviews", "split == 'A'"), dense=True, k=2)
+    assert len(dense.clusters) == 2
+    co = queries.correlations(ws, DocSet("reviews"), top_k=5)
+    assert co.pairs and all(-1 <= p.npmi <= 1 for p in co.pairs)
+    assoc = queries.metadata_association(ws, DocSet("reviews"), "category", top_k=5)
+    assert assoc.model_dump()
+    paired = pd.DataFrame()
+    del paired
