@@ -309,6 +309,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(_workspace(args), as_json=args.json)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from saescope.llm.providers import LLMSettings
+    from saescope.server.config import ServerConfig
+    from saescope.server.run import serve_http, serve_stdio
+
+    llm = LLMSettings.from_env(provider=args.llm, base_url=args.llm_base_url, model=args.llm_model)
+    config = ServerConfig(home=Path(args.home) if args.home else None,
+                          roots=[Path(r) for r in args.root] if args.root else [Path.cwd()],
+                          max_bytes=args.max_bytes, max_documents=args.max_documents, sae=args.sae,
+                          device=args.device, llm=llm, llm_prices=Path(args.llm_prices) if args.llm_prices else None)
+    if args.transport == "http":
+        serve_http(config, host=args.host, port=args.port, token=args.token or os.environ.get("SAESCOPE_TOKEN"))
+    else:
+        serve_stdio(config)
+    return 0
+
+
 def _add_embed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sae", default="default", help="'default', an SAELens folder, or RELEASE:SAE_ID (pretrained)")
     p.add_argument("--sae-release", help="SAELens pretrained release, e.g. gemma-scope-2b-pt-res-canonical")
@@ -465,6 +482,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--device")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="serve the tools over MCP (stdio, or streamable HTTP with a bearer token)")
+    p.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (default: loopback only)")
+    p.add_argument("--port", type=int, default=8765, help="HTTP: port")
+    p.add_argument("--token", help="HTTP: bearer token clients must send (default: $SAESCOPE_TOKEN, else a new "
+                                   "one printed to stderr)")
+    p.add_argument("--root", action="append", metavar="DIR",
+                   help="folder whose files ingest_documents may read (repeatable; default: the current folder)")
+    p.add_argument("--max-bytes", type=int, default=200_000_000, help="largest input one ingest may read")
+    p.add_argument("--max-documents", type=int, default=200_000, help="most documents one ingest may store")
+    p.add_argument("--sae", default="default", help="SAE embed_dataset uses when a call names none")
+    p.add_argument("--device", help="cuda, cpu or mps (default: best available)")
+    p.add_argument("--llm", choices=["auto", "sampling", "openai", "none"],
+                   help="LLM for labels and hypotheses (default: $SAESCOPE_LLM_PROVIDER or auto: an OpenAI-compatible "
+                        "endpoint when configured, else the client's model by MCP sampling)")
+    p.add_argument("--llm-base-url", help="OpenAI-compatible endpoint (default: $SAESCOPE_LLM_BASE_URL)")
+    p.add_argument("--llm-model", help="model at that endpoint (default: $SAESCOPE_LLM_MODEL); the key comes "
+                                       "from $SAESCOPE_LLM_API_KEY or $OPENAI_API_KEY")
+    p.add_argument("--llm-prices", help="price table for the cost ledger (default: the shipped prices.json)")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

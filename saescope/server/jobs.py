@@ -1,0 +1,147 @@
+"""Background embedding jobs: one worker thread runs them in order, while the server keeps answering.
+
+Jobs live in the server process, so a client that disconnects and comes back (over HTTP) finds its job;
+and because the store commits each shard atomically, a job cut short by a restart resumes where it
+stopped when ``embed_dataset`` is called again with the same settings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+log = logging.getLogger(__name__)
+
+JobState = Literal["queued", "running", "done", "failed"]
+
+
+class EmbedJob(BaseModel):
+    """An embedding job and how far it has got."""
+
+    job_id: str
+    dataset: str
+    sae: str = Field(description="the SAE asked for: default, a folder, or RELEASE:SAE_ID")
+    state: JobState
+    docs_done: int = 0
+    docs_total: int = 0
+    tokens_done: int = 0
+    elapsed_s: float = 0.0
+    submitted: str
+    finished: str | None = None
+    embedding_key: str | None = Field(default=None, description="the finished embedding's key")
+    error: str | None = Field(default=None, description="why the job failed, and what to do")
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("queued", "running")
+
+    def to_text(self) -> str:
+        pct = f"{self.docs_done / self.docs_total:.0%}" if self.docs_total else "0%"
+        line = (f"job {self.job_id}: embed {self.dataset} with {self.sae}: {self.state}, {self.docs_done}/"
+                f"{self.docs_total} docs ({pct}), {self.tokens_done:,} tokens, {self.elapsed_s:.0f}s")
+        if self.state == "done":
+            line += f"; embedding {self.embedding_key} is ready for the analysis tools"
+        if self.error:
+            line += f"\nerror: {self.error}"
+        return line
+
+
+class JobList(BaseModel):
+    """Embedding jobs of this server, newest first."""
+
+    jobs: list[EmbedJob]
+
+    def to_text(self) -> str:
+        return "\n".join(j.to_text() for j in self.jobs) if self.jobs else "no embedding jobs yet"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+# The work a job runs: it receives a progress callback (docs done, docs total, tokens done, seconds)
+# and returns the embedding key.
+JobWork = Callable[[Callable[[int, int, int, float], None]], str]
+
+
+class JobManager:
+    """Runs embedding jobs one at a time on a daemon thread (the reader is not shared across threads)."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, EmbedJob] = {}
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[str, JobWork]] = queue.Queue()
+        self._ids = itertools.count(1)
+        self._worker: threading.Thread | None = None
+
+    def submit(self, dataset: str, sae: str, docs_total: int, work: JobWork) -> EmbedJob:
+        """Queue ``work``; an unfinished job for the same dataset and SAE is returned instead of a second one."""
+        with self._lock:
+            for job in self._jobs.values():
+                if job.active and job.dataset == dataset and job.sae == sae:
+                    return job.model_copy()
+            job = EmbedJob(job_id=f"embed-{next(self._ids)}", dataset=dataset, sae=sae, state="queued",
+                           docs_total=docs_total, submitted=_now())
+            self._jobs[job.job_id] = job
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._run, name="saescope-embed", daemon=True)
+                self._worker.start()
+        self._queue.put((job.job_id, work))
+        return job.model_copy()
+
+    def get(self, job_id: str) -> EmbedJob | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return job.model_copy() if job else None
+
+    def all(self) -> list[EmbedJob]:
+        with self._lock:
+            return [j.model_copy() for j in reversed(self._jobs.values())]
+
+    def active(self) -> list[EmbedJob]:
+        return [j for j in self.all() if j.active]
+
+    def _update(self, job_id: str, **fields: Any) -> None:
+        with self._lock:
+            job = self._jobs[job_id]
+            self._jobs[job_id] = job.model_copy(update=fields)
+
+    def _run(self) -> None:
+        while True:
+            job_id, work = self._queue.get()
+            start = time.perf_counter()
+            self._update(job_id, state="running")
+
+            def progress(done: int, total: int, tokens: int, elapsed: float, job_id: str = job_id) -> None:
+                self._update(job_id, docs_done=done, docs_total=total, tokens_done=tokens, elapsed_s=round(elapsed, 2))
+
+            try:
+                key = work(progress)
+            except Exception as exc:
+                log.exception("embedding job %s failed", job_id)
+                self._update(job_id, state="failed", error=_explain(exc), finished=_now(),
+                             elapsed_s=round(time.perf_counter() - start, 2))
+            else:
+                with self._lock:
+                    total = self._jobs[job_id].docs_total
+                self._update(job_id, state="done", embedding_key=key, docs_done=total, finished=_now(),
+                             elapsed_s=round(time.perf_counter() - start, 2))
+            finally:
+                self._queue.task_done()
+
+
+def _explain(exc: Exception) -> str:
+    from saescope.errors import SaescopeError
+
+    if isinstance(exc, SaescopeError):
+        return str(exc)
+    return (f"{type(exc).__name__}: {exc}. Shards finished so far are kept: call embed_dataset again with the "
+            "same settings to resume.")
