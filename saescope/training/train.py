@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ class TrainConfig:
     n_prompts: int = 1700
     """Prompts answered by the reader for the corpus."""
     seed: int = 0
-    threshold_fraction: float = 0.25
+    threshold_fraction: float = 0.7
     """A latent counts in a pooled document only above this fraction of its 99.9th-percentile activation."""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -273,16 +274,67 @@ def token_labels(
                 "examples": examples,
             }
         )
-    return records
+    return add_context_to_labels(records)
 
 
-def label_from_tokens(token_counts: Counter[str], sources: Counter[str], n: int) -> str:
-    """A short label: the dominant firing tokens, and the corpus source when one dominates."""
+def label_from_tokens(
+    token_counts: Counter[str], sources: Counter[str], n: int, context: Sequence[str] = ()
+) -> str:
+    """A short label: the dominant firing tokens, distinctive context words, and the dominant source."""
     top = [(t, c) for t, c in token_counts.most_common(4) if c / n >= 0.1] or token_counts.most_common(2)
     words = ", ".join(repr(t.strip() or t) for t, _ in top[:3])
+    ctx = f" (context: {', '.join(context[:3])})" if context else ""
     source, count = sources.most_common(1)[0]
     tag = f" [{source}]" if count / n >= 0.6 else ""
-    return f"{words}{tag}"
+    return f"{words}{ctx}{tag}"
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
+_STOP = frozenset(
+    "the and for that this with was are but not you your have has had from they their them his her she him "
+    "its it's our out all can will would could should there what when which who whom how why been being into "
+    "than then too very just also more most some such only own same any each few other over under again "
+    "about above after before between through during here were does did doing these those because until "
+    "while off upon one two let may might must shall yet nor per via get got".split()
+)
+
+
+def context_words(records: list[dict[str, Any]], per_latent: int = 3) -> dict[int, list[str]]:
+    """Per latent, the words around its strongest activations that are rare around other latents' (tf-idf).
+
+    A latent that fires on '.' at the end of negative reviews is then labelled with the words that
+    made those sentences negative, not only with the full stop.
+    """
+    bags: dict[int, Counter[str]] = {}
+    for rec in records:
+        bag: Counter[str] = Counter()
+        for ex in rec.get("examples", []):
+            before = str(ex["text"]).split("«", 1)[0]
+            bag.update({w.lower() for w in _WORD.findall(before)} - _STOP)
+        bags[int(rec["latent"])] = bag
+    df: Counter[str] = Counter()
+    for bag in bags.values():
+        df.update(bag.keys())
+    n = max(len(bags), 1)
+    out: dict[int, list[str]] = {}
+    for latent, bag in bags.items():
+        scored = sorted(((c * np.log(n / df[w]), w) for w, c in bag.items() if c >= 2), reverse=True)
+        out[latent] = [w for _, w in scored[:per_latent]]
+    return out
+
+
+def add_context_to_labels(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rewrite each record's top-tokens label to include its distinctive context words."""
+    ctx = context_words(records)
+    for rec in records:
+        counts = Counter({str(t): int(c) for t, c in rec["top_tokens"]})
+        sources = Counter({str(k): int(v) for k, v in rec["sources"].items()})
+        n = sum(sources.values())
+        text = label_from_tokens(counts, sources, n, ctx.get(int(rec["latent"]), []))
+        rec["labels"] = [lab for lab in rec["labels"] if lab["source"] != "top-tokens"] + [
+            {"source": "top-tokens", "text": text, "score": None, "model": None}
+        ]
+    return records
 
 
 def save_inference_sae(
