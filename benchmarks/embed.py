@@ -40,13 +40,13 @@ def rotten_tomatoes_texts(n: int) -> list[str]:
     return [rows[i]["text"] for i in rng.choice(len(rows), min(n, len(rows)), replace=False)]
 
 
-def matmul_flops(seconds: float = 3.0) -> float:
-    """Sustained fp32 matmul FLOP/s on shapes like the reader's (tokens x d_model x d_ff)."""
+def matmul_flops(seconds: float = 3.0, dtype: str = "float32") -> float:
+    """Sustained matmul FLOP/s in the reader's dtype on shapes like the reader's (tokens x d_model x d_ff)."""
     import torch
 
     best = 0.0
     for m, k, n in ((2048, 576, 1536), (2048, 1536, 576), (2048, 576, 4096)):
-        a, b = torch.randn(m, k), torch.randn(k, n)
+        a, b = torch.randn(m, k, dtype=getattr(torch, dtype)), torch.randn(k, n, dtype=getattr(torch, dtype))
         for _ in range(3):
             a @ b
         reps, start = 0, time.perf_counter()
@@ -116,12 +116,12 @@ def main() -> None:
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     rates: dict[str, tuple[float, int]] = {}
-    flops_before = matmul_flops()
+    flops_before = matmul_flops(dtype=reader.dtype_name)
     for label, cfg in (("plain", EmbedConfig()), ("chat-template", EmbedConfig(chat_template=True))):
         start = time.perf_counter()
         manifest = ws.embed("bench", SAEChoice(), cfg)
         rates[label] = (time.perf_counter() - start, int(manifest.stats["tokens_total"]))
-    flops_after = matmul_flops()
+    flops_after = matmul_flops(dtype=reader.dtype_name)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     flops = (flops_before + flops_after) / 2
     shard_bytes = sum(p.stat().st_size for p in (home / "datasets" / "bench" / "embeddings").rglob("shard-*"))
@@ -148,7 +148,7 @@ def main() -> None:
         f"Command: `.venv/bin/python benchmarks/embed.py --docs {args.docs} --baseline-docs {args.baseline_docs}`",
         f"Date: {dt.date.today().isoformat()}; machine: {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores; torch threads {__import__('torch').get_num_threads()}",
-        f"Reader {reader.model_id} cut after block {reader.layer}; SAE {sae.id} ({sae.d_in}->{sae.d_sae})",
+        f"Reader {reader.model_id} cut after block {reader.layer} ({reader.dtype_name}); SAE {sae.id} ({sae.d_in}->{sae.d_sae})",
         f"Documents: {len(texts)} Rotten Tomatoes review snippets, {tokens:,} real tokens (mean {mean_len:.1f}/doc)",
         "",
         "| measure | value |",

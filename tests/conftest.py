@@ -33,7 +33,7 @@ def reader(default_reader_dir: Path) -> Iterator[object]:
     from saescope.embed.default import DEFAULT_LAYER, DEFAULT_READER_ID
     from saescope.embed.reader import Reader
 
-    yield Reader(default_reader_dir, DEFAULT_LAYER, device="cpu", model_id=DEFAULT_READER_ID)
+    yield Reader(default_reader_dir, DEFAULT_LAYER, device="cpu", dtype="float32", model_id=DEFAULT_READER_ID)
 
 
 @pytest.fixture(scope="session")
