@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import ast
+import gzip
 import hashlib
 import importlib.util
 import json
@@ -140,7 +141,9 @@ def python_reference() -> Iterator[CorpusDoc]:
 
 
 def reader_responses(path: Path) -> Iterator[CorpusDoc]:
-    with path.open(encoding="utf-8") as fh:
+    """The reader's answers from a ``{"prompt", "response"}`` JSONL file (``.gz`` or plain)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
         for i, line in enumerate(fh):
             row = json.loads(line)
             if row["response"].strip():

@@ -42,9 +42,9 @@ def test_tiny_training_run_produces_a_loadable_sae(tmp_path: Path) -> None:
     assert SHIPPED_RESPONSES.is_file()
     docs = build_corpus(SHIPPED_RESPONSES)
     assert {d.source for d in docs} >= {"reader_responses", "rotten_tomatoes", "python_docs", "convention_speeches"}
-    cfg = TrainConfig(d_sae=128, k=8, training_samples=40_000, batch_size=1024, n_prompts=1700)
+    cfg = TrainConfig(d_sae=128, k=8, training_samples=200_000, batch_size=512, n_prompts=1700)
     quality = train_default_sae(tmp_path / "sae", tmp_path / "work", cfg, max_docs=120)
-    assert 0 < quality.fvu < 1.0 and quality.l0 == pytest.approx(8, abs=0.01)
+    assert 0 < quality.fvu < 0.9 and quality.l0 == pytest.approx(8, abs=0.01)
     sae = SparseAutoencoder.from_disk(tmp_path / "sae")
     assert sae.d_sae == 128 and sae.layer == 15 and sae.thresholds is not None
     meta = json.loads((tmp_path / "sae" / "saescope.json").read_text())
