@@ -49,5 +49,8 @@ bench: install
 	$(BIN)/python benchmarks/embed.py
 	$(BIN)/python benchmarks/analyses.py
 
+eval: install
+	$(BIN)/python -m evals.run
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

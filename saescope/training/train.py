@@ -291,11 +291,7 @@ def label_from_tokens(
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
 _STOP = frozenset(
-    "the and for that this with was are but not you your have has had from they their them his her she him "
-    "its it's our out all can will would could should there what when which who whom how why been being into "
-    "than then too very just also more most some such only own same any each few other over under again "
-    "about above after before between through during here were does did doing these those because until "
-    "while off upon one two let may might must shall yet nor per via get got".split()
+    ["the", "and", "for", "that", "this", "with", "was", "are", "but", "not", "you", "your", "have", "has", "had", "from", "they", "their", "them", "his", "her", "she", "him", "its", "it's", "our", "out", "all", "can", "will", "would", "could", "should", "there", "what", "when", "which", "who", "whom", "how", "why", "been", "being", "into", "than", "then", "too", "very", "just", "also", "more", "most", "some", "such", "only", "own", "same", "any", "each", "few", "other", "over", "under", "again", "about", "above", "after", "before", "between", "through", "during", "here", "were", "does", "did", "doing", "these", "those", "because", "until", "while", "off", "upon", "one", "two", "let", "may", "might", "must", "shall", "yet", "nor", "per", "via", "get", "got"]
 )
 
 
