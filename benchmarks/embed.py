@@ -20,7 +20,7 @@ import os
 import pickle
 import platform
 import resource
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
@@ -173,7 +173,7 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    subprocess.run(["rm", "-rf", str(home)], check=False)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":
