@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 
 demo: install
 	$(BIN)/saescope demo
+	$(BIN)/saescope demo --mcp
 
 test: install
 	$(BIN)/python -m pytest -q -ra

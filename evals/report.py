@@ -138,6 +138,7 @@ def _plots(run: RunResults, out: Path, price: ModelPrice | None) -> list[str]:
                 ys = [recall_at_k([_first_true(get(c)) for c in planted if c.fraction == f], HEADLINE_K) for f in fracs]
                 ax.plot(fracs, ys, "--", label=label)
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks(fracs, [f"{f:.0%}" for f in fracs])
         ax.set_ylim(-0.03, 1.03)
         ax.set_xlabel("fraction of B with the planted property")
@@ -155,6 +156,14 @@ def _plots(run: RunResults, out: Path, price: ModelPrice | None) -> list[str]:
         base_usd = mean([c.baseline_cost.dollars(price) for c in scored])
         sae_free = recall_at_k([c.first_recovered for c in scored], HEADLINE_K)
         ax.scatter([sae_usd], [sae_free], marker="o", s=60, label="SAE pipeline (LLM-free latent match)")
+        sig = recall_at_k([c.first_significant for c in scored], HEADLINE_K)
+        ax.scatter([sae_usd], [sig], marker="D", s=40, label="SAE pipeline, the latent also significant (q ≤ α)")
+        for i, f in enumerate(sorted({c.fraction for c in scored if c.fraction is not None})):
+            sel = [c for c in scored if c.fraction == f]
+            x = mean([c.sae_cost.dollars(price) for c in sel])
+            y = recall_at_k([c.first_recovered for c in sel], HEADLINE_K)
+            ax.scatter([x], [y], marker="o", s=14, color="tab:blue", alpha=0.5)
+            ax.annotate(f"{f:.0%}", (x, y), textcoords="offset points", xytext=(4, -10 if i % 2 else 4), fontsize=7)
         if judged(scored):
             ax.scatter(
                 [sae_usd],
@@ -234,7 +243,7 @@ def render(run: RunResults, plots: Sequence[str]) -> str:
     if planted or paired:
         both = planted + paired
         out.append(
-            f"- Planted properties, LLM-free match (a top-{HEADLINE_K} latent's firing set has F1 ≥ {s.f1_min} "
+            f"- Planted and paired properties, LLM-free match (a top-{HEADLINE_K} latent's firing set has F1 ≥ {s.f1_min} "
             f"with the planted documents over A∪B): recall@{HEADLINE_K} "
             f"{recall_at_k([c.first_recovered for c in both], HEADLINE_K):.2f} over {len(both)} cases; by "
             "fraction: " + ", ".join(f"{r[0]} {r[3]:.2f}" for r in recall_rows(both)) + "."
@@ -512,6 +521,10 @@ def render(run: RunResults, plots: Sequence[str]) -> str:
         "token counts use one tokenizer for every vendor.",
         "- The embedding cost (CPU seconds) is shown apart from LLM dollars; on this machine it is the dominant "
         "time of the SAE pipeline.",
+        "- A latent can separate the sides of a real difference through an artifact (a formatting character, or "
+        "document length through max-pooling); read the labels in the real-differences table before crediting it.",
+        "- Retrieval and axis clustering choose latents by their labels; labels made of top tokens rather than "
+        "descriptions limit both, whatever the latents detect.",
         "",
     ]
     return "\n".join(out)
@@ -534,3 +547,23 @@ def write_report(run: RunResults, out: Path) -> Path:
     plots = _plots(run, out, price)
     (out / "report.md").write_text(render(run, plots), encoding="utf-8")
     return out / "report.md"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m evals.report FOLDER``: render the report again from ``FOLDER/results.json``."""
+    import sys
+
+    from evals.run import RunResults
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        sys.stderr.write("usage: python -m evals.report RESULTS_FOLDER\n")
+        return 2
+    folder = Path(args[0])
+    run = RunResults.model_validate_json((folder / "results.json").read_text(encoding="utf-8"))
+    write_report(run, folder)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -304,6 +304,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.mcp:
+        from saescope.demo_mcp import run_mcp_demo
+        from saescope.paths import data_home
+
+        return run_mcp_demo(Path(args.home) if args.home else data_home())
     from saescope.demo import run_demo
 
     return run_demo(_workspace(args), as_json=args.json)
@@ -480,6 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="ingest and embed the demo corpus, then show what saescope sees")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--mcp", action="store_true", help="run it through `saescope serve` with a real MCP client")
     p.add_argument("--device")
     p.set_defaults(func=cmd_demo)
 
