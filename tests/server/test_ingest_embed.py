@@ -105,12 +105,18 @@ async def test_embedding_runs_in_the_background_with_progress(data: Data) -> Non
         assert "outside the allowed roots" in await error(client, "embed_dataset", dataset="background", sae="/tmp")
 
 
-async def test_a_failed_job_reports_its_error(data: Data) -> None:
-    async with Client(make_server(data, sae="default")) as client:
-        await call(client, "ingest_documents", name="no-default", documents=["a b c"], overwrite=True)
-        job = await call(client, "embed_dataset", dataset="no-default", sae="default")
-        result = await client.call_tool("embed_status", {"job_id": job["job_id"], "wait_seconds": 120})
-        status = result.structured_content["jobs"][0]  # type: ignore[index]
-    if status["state"] == "done":
-        pytest.skip("the trained default SAE is installed")
-    assert status["state"] == "failed" and "default SAE" in status["error"]
+async def test_a_failed_job_reports_its_error(data: Data, tmp_path: Path) -> None:
+    broken = tmp_path / "broken-sae"
+    broken.mkdir()
+    (broken / "cfg.json").write_text("{not json")
+    (broken / "sae_weights.safetensors").write_bytes(b"garbage")
+    async with Client(make_server(data, sae=str(broken))) as client:
+        await call(client, "ingest_documents", name="broken-sae", documents=["a b c"], overwrite=True)
+        result = await client.call_tool("embed_dataset", {"dataset": "broken-sae", "sae": str(broken)})
+        if result.is_error:  # refused before a job was started: also a clear failure
+            assert "broken-sae" in result.content[0].text or "cfg" in result.content[0].text  # type: ignore[union-attr]
+            return
+        job = result.structured_content
+        status_result = await client.call_tool("embed_status", {"job_id": job["job_id"], "wait_seconds": 120})  # type: ignore[index]
+        status = status_result.structured_content["jobs"][0]  # type: ignore[index]
+    assert status["state"] == "failed" and status["error"]
