@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from saescope.store.ingest import IngestOptions, read_documents
 from saescope.workspace import Workspace
 
@@ -38,7 +40,7 @@ def run_demo(ws: Workspace, *, as_json: bool = False, show_docs: int = 3, k: int
         for row in rows[:show_docs]:
             vec = matrix.getrow(row)
             # Rank by activation weighted by rarity, so shared, generic latents do not crowd the list.
-            score = vec.data * -__import__("numpy").log(doc_freq[vec.indices] + 1e-9)
+            score = vec.data * -np.log(doc_freq[vec.indices] + 1e-9)
             order = vec.indices[(-score).argsort(kind="stable")][:k]
             acts = dict(zip(vec.indices.tolist(), vec.data.tolist(), strict=True))
             examples.append({

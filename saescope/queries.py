@@ -11,6 +11,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,7 @@ class Resolved:
     doc_ids: np.ndarray
     meta: pd.DataFrame
 
-    @property
+    @cached_property
     def X(self) -> sp.csr_matrix:
         return self.matrix[self.rows] if len(self.rows) != self.matrix.shape[0] else self.matrix
 
@@ -260,8 +261,8 @@ def retrieve(ws: Workspace, docset: DocSet, query: str, *, positives: Sequence[s
         if missing:
             raise InputError(f"positive examples {missing[:5]} are not in {docset.name}")
         pos_rows = where
-    if query.strip():
-        q = sentence_encoder().encode([query])[0]
+    q = sentence_encoder().encode([query])[0] if query.strip() else None
+    if q is not None:
         chosen = an.select_property_latents(label_embeddings(ws, r.embedding), q, top_n=n_latents,
                                             labels=labels_for(ws, r.embedding), positives=pos_rows, X=r.X)
     else:
@@ -274,10 +275,10 @@ def retrieve(ws: Workspace, docset: DocSet, query: str, *, positives: Sequence[s
         weights[int(i)] = max(weights.get(int(i), 0.0), 1.0)
     ranked = an.rank_by_latents(r.X.tocsc(), weights, top_k=top_k, cursor=cursor, doc_ids=r.doc_ids)
     dense_ranked = None
-    if dense and query.strip():
+    if dense and q is not None:
         texts = ws.dataset(docset.dataset).documents(["text"])["text"].to_numpy()[r.rows].tolist()
         E = sentence_encoder().encode(texts)
-        dense_ranked = an.rank_dense(E, sentence_encoder().encode([query])[0], top_k=top_k, cursor=cursor,
+        dense_ranked = an.rank_dense(E, q, top_k=top_k, cursor=cursor,
                                      doc_ids=r.doc_ids)
     return Retrieval(query=query, latents=chosen, sae_ranking=ranked, dense_ranking=dense_ranked)
 
@@ -346,7 +347,7 @@ def feature_details(ws: Workspace, dataset: str, latent: int, *, n_top: int = 5,
                              top_tokens=rec.top_tokens)
     if evidence and summary.top_docs:
         texts = ds.documents(["text"])
-        embedder = ws.embedder(ws._choice_of(emb), _config_of(emb), emb.manifest.spec.reader.get("id"))
+        embedder = ws.embedder_of(emb)
         for top in summary.top_docs:
             text = str(texts["text"].iloc[top.row])
             ev = embedder.token_evidence(text, [latent])[latent]
@@ -354,12 +355,6 @@ def feature_details(ws: Workspace, dataset: str, latent: int, *, n_top: int = 5,
             details.evidence.append(FeatureEvidence(doc_id=top.doc_id, activation=top.activation, tokens=toks,
                                                     text=highlight(text, toks, embedder.reader.tokenizer)))
     return details
-
-
-def _config_of(emb: Embedding) -> Any:
-    from saescope.embed.engine import EmbedConfig
-
-    return EmbedConfig(**emb.manifest.spec.config)
 
 
 def explain(ws: Workspace, dataset: str, doc_id: str, *, top_k: int = 15, sae: str | None = None) -> an.DocumentExplanation:

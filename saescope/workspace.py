@@ -263,17 +263,20 @@ class Workspace:
         """The SAE an embedding was made with."""
         return self.sae(self._choice_of(emb))
 
-    def evidence(self, name: str, doc_id: str, latents: list[int], sae_id: str | None = None) -> dict[int, list[TokenEvidence]]:
-        """Which tokens of one document fire the given latents, recomputed by the reader."""
+    def embedder_of(self, emb: Embedding) -> Embedder:
+        """An embedder with exactly the reader, SAE and settings an embedding was made with."""
         from saescope.embed.engine import EmbedConfig
 
+        spec = emb.manifest.spec
+        return self.embedder(self._choice_of(emb), EmbedConfig(**spec.config), spec.reader.get("id"))
+
+    def evidence(self, name: str, doc_id: str, latents: list[int], sae_id: str | None = None) -> dict[int, list[TokenEvidence]]:
+        """Which tokens of one document fire the given latents, recomputed by the reader."""
         emb = self.embedding(name, sae_id)
         ds = self.dataset(name)
         row = int(ds.row_of([doc_id])[0])
         text = str(ds.documents(["text"])["text"].iloc[row])
-        cfg = EmbedConfig(**emb.manifest.spec.config)
-        embedder = self.embedder(self._choice_of(emb), cfg, emb.manifest.spec.reader.get("id"))
-        return embedder.token_evidence(text, latents)
+        return self.embedder_of(emb).token_evidence(text, latents)
 
     def _choice_of(self, emb: Embedding) -> SAEChoice:
         src: dict[str, Any] = emb.manifest.spec.sae.get("source") or {}
