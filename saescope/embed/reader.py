@@ -91,6 +91,8 @@ class Reader:
         device: ``cuda``, ``cpu``, ``mps``; chosen automatically when omitted.
         dtype: ``float32``, ``bfloat16`` or ``float16``; by default bf16 on GPU and on CPUs with native
             bf16 instructions, fp32 otherwise (see :func:`default_dtype`).
+        fused: run Llama-style decoders with :class:`~saescope.embed.fused.FusedDecoder` (same function,
+            less overhead); ``False`` always uses the Hugging Face forward.
 
     Raises:
         MissingAssetError: the model cannot be loaded (not local and no hub reachable).
@@ -105,6 +107,7 @@ class Reader:
         device: str | None = None,
         dtype: str | None = None,
         model_id: str | None = None,
+        fused: bool = True,
     ) -> None:
         import torch
         from transformers import AutoConfig, AutoModel, AutoTokenizer
@@ -142,6 +145,12 @@ class Reader:
             if isinstance(getattr(cfg, "layer_types", None), list):
                 cfg.layer_types = cfg.layer_types[: layer + 1]
         self.net = net.to(self.device).eval()
+        self._fused: Any = None
+        if fused and self.is_causal:
+            from saescope.embed.fused import FusedDecoder, supports
+
+            if supports(self.net):
+                self._fused = FusedDecoder(self.net)
         self._captured: list[torch.Tensor] = []
         blocks[layer].register_forward_hook(self._capture)
         self._prefix_cache: dict[bool, tuple[list[int], Any]] = {}
@@ -208,14 +217,22 @@ class Reader:
                 return int(candidate)
         return 0
 
+    @property
+    def fused(self) -> bool:
+        """Whether batches run through the lean fused forward rather than Hugging Face's."""
+        return self._fused is not None
+
     def _shared_prefix(self, chat_template: bool) -> tuple[list[int], Any]:
         """The prefix ids and, for causal models, their key/value cache (computed once)."""
         import torch
 
         if chat_template not in self._prefix_cache:
             ids = self.prefix_ids(chat_template)
-            cache = None
-            if self.is_causal and ids:
+            cache: Any = None
+            if self._fused is not None and ids:
+                with torch.inference_mode():
+                    _, cache = self._fused.run(torch.tensor([ids], device=self.device), keep_kv=True)
+            elif self.is_causal and ids:
                 from transformers import DynamicCache
 
                 cache = DynamicCache(config=self.net.config)
@@ -254,6 +271,10 @@ class Reader:
             start = len(lead) + w.n_context
             pooled[i, start : start + w.n_pooled] = True
         ids, mask = ids.to(self.device), mask.to(self.device)
+        if self._fused is not None:
+            with torch.inference_mode():
+                hidden, _ = self._fused.run(ids, prefix=cache, n_prefix=len(prefix) if cached else 0)
+            return self._pooled(hidden, pooled, len(lead))
         kwargs: dict[str, Any] = {"input_ids": ids}
         if cached:
             batch_cache = copy.deepcopy(cache)
@@ -272,11 +293,14 @@ class Reader:
             self.net(**kwargs)
         if not self._captured:
             raise RuntimeError("the capture hook did not run")
-        hidden = self._captured.pop()
+        return self._pooled(self._captured.pop(), pooled, len(lead))
+
+    def _pooled(
+        self, hidden: torch.Tensor, pooled: torch.Tensor, n_lead: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         pooled = pooled.to(self.device)
         window_index, position = pooled.nonzero(as_tuple=True)
-        acts = hidden[pooled]
-        return acts, window_index, position - len(lead)
+        return hidden[pooled], window_index, position - n_lead
 
 
 def split_windows(doc: int, ids: list[int], window: int, overlap: int) -> list[Window]:

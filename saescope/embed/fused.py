@@ -1,0 +1,189 @@
+"""A lean forward pass for Llama-style decoders (Llama, Mistral, Qwen2, SmolLM2), up to one block.
+
+Hugging Face's generic forward spends most of its CPU time outside the matmuls: a mask is built and
+materialised per batch, the key/value cache is concatenated per layer, RoPE rotates with ``cat`` and
+``neg``, and q/k/v and gate/up run as separate small matmuls. Here the same blocks run with:
+
+- one q|k|v matmul and one gate|up matmul per block (the fused weights are the storage of the Hugging
+  Face modules' weights too, so nothing is duplicated and the Hugging Face forward still works);
+- RoPE applied to queries and keys together, with half-width cos/sin;
+- ``scaled_dot_product_attention`` with ``is_causal`` (right padding never leaks into real tokens
+  under a causal mask) or, after a cached prefix, one boolean mask shared by the whole batch.
+
+It computes the same function as the Hugging Face model (tests compare both to 1e-4 in fp32); only
+models whose blocks have exactly this structure take this path (:func:`supports`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+_FAMILIES = ("llama", "mistral", "qwen2")
+
+
+def supports(net: Any) -> bool:
+    """Whether ``net`` (a Hugging Face base model) is a decoder whose blocks this module computes exactly."""
+    cfg = getattr(net, "config", None)
+    if cfg is None or getattr(cfg, "model_type", None) not in _FAMILIES:
+        return False
+    if getattr(cfg, "hidden_act", "silu") != "silu":
+        return False
+    sliding = getattr(cfg, "sliding_window", None)
+    if sliding is not None and getattr(cfg, "use_sliding_window", True) and sliding < cfg.max_position_embeddings:
+        return False  # a sliding window changes the mask; leave it to the Hugging Face forward
+    layers = getattr(net, "layers", None)
+    if layers is None or not hasattr(net, "embed_tokens") or not hasattr(net, "rotary_emb"):
+        return False
+    for block in layers:
+        attn, mlp = getattr(block, "self_attn", None), getattr(block, "mlp", None)
+        if attn is None or mlp is None or hasattr(attn, "q_norm") or hasattr(attn, "k_norm"):
+            return False
+        if not all(hasattr(attn, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj")):
+            return False
+        if not all(hasattr(mlp, n) for n in ("gate_proj", "up_proj", "down_proj")):
+            return False
+        for norm in (getattr(block, "input_layernorm", None), getattr(block, "post_attention_layernorm", None)):
+            if norm is None or not type(norm).__name__.endswith("RMSNorm"):
+                return False
+    return True
+
+
+@dataclass
+class _Block:
+    ln1: torch.Tensor
+    qkv: torch.Tensor
+    qkv_bias: torch.Tensor | None
+    o: torch.Tensor
+    o_bias: torch.Tensor | None
+    ln2: torch.Tensor
+    gate_up: torch.Tensor
+    gate_up_bias: torch.Tensor | None
+    down: torch.Tensor
+    down_bias: torch.Tensor | None
+
+
+def _fuse(modules: list[torch.nn.Linear]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Concatenate linear layers' weights (and biases) and make each module's weight a view of the result."""
+    weight = torch.cat([m.weight.detach() for m in modules], dim=0).contiguous()
+    biases = [m.bias for m in modules]
+    bias = None
+    if any(b is not None for b in biases):
+        bias = torch.cat(
+            [b.detach() if b is not None else weight.new_zeros(m.out_features) for m, b in zip(modules, biases, strict=True)]
+        )
+    row = 0
+    for m in modules:
+        n = m.out_features
+        m.weight = torch.nn.Parameter(weight[row : row + n], requires_grad=False)
+        if bias is not None and m.bias is not None:
+            m.bias = torch.nn.Parameter(bias[row : row + n], requires_grad=False)
+        row += n
+    return weight, bias
+
+
+class FusedDecoder:
+    """Runs a supported decoder's embeddings and blocks (all of ``net.layers``) on token ids.
+
+    ``net.layers`` must already be cut to the blocks wanted; the residual stream after the last one is
+    returned. Construct with :meth:`from_hf` after checking :func:`supports`.
+    """
+
+    def __init__(self, net: Any) -> None:
+        cfg = net.config
+        self.net = net
+        self.n_heads = int(cfg.num_attention_heads)
+        self.n_kv = int(getattr(cfg, "num_key_value_heads", None) or self.n_heads)
+        self.head_dim = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // self.n_heads)
+        self.eps = float(cfg.rms_norm_eps)
+        self.d_model = int(cfg.hidden_size)
+        self.d_ff = int(cfg.intermediate_size)
+        self.scale = float(getattr(net.layers[0].self_attn, "scaling", self.head_dim**-0.5))
+        self.blocks: list[_Block] = []
+        with torch.no_grad():
+            for block in net.layers:
+                attn, mlp = block.self_attn, block.mlp
+                qkv, qkv_bias = _fuse([attn.q_proj, attn.k_proj, attn.v_proj])
+                gate_up, gate_up_bias = _fuse([mlp.gate_proj, mlp.up_proj])
+                self.blocks.append(
+                    _Block(
+                        ln1=block.input_layernorm.weight.detach(),
+                        qkv=qkv,
+                        qkv_bias=qkv_bias,
+                        o=attn.o_proj.weight.detach(),
+                        o_bias=None if attn.o_proj.bias is None else attn.o_proj.bias.detach(),
+                        ln2=block.post_attention_layernorm.weight.detach(),
+                        gate_up=gate_up,
+                        gate_up_bias=gate_up_bias,
+                        down=mlp.down_proj.weight.detach(),
+                        down_bias=None if mlp.down_proj.bias is None else mlp.down_proj.bias.detach(),
+                    )
+                )
+
+    def _rope(self, hidden: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Half-width cos and sin, shaped ``(batch, T, 1, head_dim / 2)``, from the model's own rotary module."""
+        cos, sin = self.net.rotary_emb(hidden, positions)
+        half = self.head_dim // 2
+        return cos[..., None, :half].to(hidden.dtype), sin[..., None, :half].to(hidden.dtype)
+
+    def _norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """RMSNorm with the sum of squares accumulated in fp32 in one pass, then one scale per row."""
+        ss = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=torch.float32)
+        inv = torch.rsqrt(ss.square_().div_(x.shape[-1]).add_(self.eps)).to(x.dtype)
+        return x * inv * weight
+
+    def run(
+        self,
+        ids: torch.Tensor,
+        *,
+        prefix: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        n_prefix: int = 0,
+        keep_kv: bool = False,
+    ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """The residual stream after the last block for right-padded ``ids`` of shape ``(batch, T)``.
+
+        ``prefix`` holds each block's keys and values (shape ``(1, n_kv, n_prefix, head_dim)``) of tokens
+        that come before every row, computed once by a call with ``keep_kv=True``. Returns
+        ``(hidden, kv)``; ``kv`` is empty unless ``keep_kv``.
+        """
+        batch, width = ids.shape
+        hidden = F.embedding(ids, self.net.embed_tokens.weight)
+        positions = torch.arange(n_prefix, n_prefix + width, device=ids.device).expand(batch, -1)
+        cos, sin = self._rope(hidden, positions)
+        mask = None
+        if prefix is not None and n_prefix:
+            # Row i of the window sees every prefix token and window tokens 0..i.
+            mask = torch.ones(width, n_prefix + width, dtype=torch.bool, device=ids.device)
+            mask[:, n_prefix:] = torch.ones(width, width, dtype=torch.bool, device=ids.device).tril()
+        h, kv, d, half = self.n_heads, self.n_kv, self.head_dim, self.head_dim // 2
+        kept: list[tuple[torch.Tensor, torch.Tensor]] = []
+        flat = hidden.view(batch * width, self.d_model)
+        for n, blk in enumerate(self.blocks):
+            qkv = F.linear(self._norm(flat, blk.ln1), blk.qkv, blk.qkv_bias).view(batch, width, -1)
+            qk = qkv[..., : (h + kv) * d].view(batch, width, h + kv, d)
+            first, second = qk[..., :half], qk[..., half:]
+            qk = torch.cat((first * cos - second * sin, second * cos + first * sin), dim=-1)
+            q = qk[:, :, :h].transpose(1, 2)
+            k = qk[:, :, h:].transpose(1, 2)
+            v = qkv[..., (h + kv) * d :].view(batch, width, kv, d).transpose(1, 2)
+            if keep_kv:
+                kept.append((k.contiguous(), v.contiguous()))
+            if mask is not None and prefix is not None:
+                pk, pv = prefix[n]
+                k = torch.cat((pk.expand(batch, -1, -1, -1), k), dim=2)
+                v = torch.cat((pv.expand(batch, -1, -1, -1), v), dim=2)
+                o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale, enable_gqa=kv != h)
+            else:
+                o = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale, enable_gqa=kv != h)
+            o = o.transpose(1, 2).reshape(batch * width, h * d)
+            # The residual add rides on the matmul (addmm with beta=1) instead of a separate pass.
+            flat = torch.addmm(flat if blk.o_bias is None else flat + blk.o_bias, o, blk.o.t())
+            gu = F.linear(self._norm(flat, blk.ln2), blk.gate_up, blk.gate_up_bias)
+            act = F.silu(gu[:, : self.d_ff], inplace=True)
+            act.mul_(gu[:, self.d_ff :])
+            flat = torch.addmm(flat if blk.down_bias is None else flat + blk.down_bias, act, blk.down.t())
+        hidden = flat.view(batch, width, self.d_model)
+        return hidden, kept
