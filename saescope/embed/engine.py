@@ -151,6 +151,33 @@ class Embedder:
             parts.append(torch.where(z > self._floor, z, torch.zeros((), device=z.device)))
         return torch.cat(parts) if parts else acts.new_zeros((0, self.sae.d_sae))
 
+    def _encode_pool(self, acts: torch.Tensor, widx: torch.Tensor, n_win: int) -> torch.Tensor:
+        """Pooled, thresholded SAE codes ``(n_win, d_sae)`` of the token vectors ``acts`` of ``n_win`` windows.
+
+        TopK SAEs are pooled from their ``(n, k)`` non-zeros; other SAEs from dense codes.
+        """
+        import torch
+
+        if not self.sae.is_topk:
+            return self._pool_windows(self._encode_tokens(acts), widx, n_win)
+        d_sae = self.sae.d_sae
+        out = torch.zeros(n_win * d_sae, device=self.sae.device, dtype=torch.float32)
+        widx = widx.to(out.device)
+        chunk = max(256, 2**26 // d_sae)
+        pooling = self.config.pooling
+        for lo in range(0, acts.shape[0], chunk):
+            values, latents = self.sae.encode_topk(acts[lo : lo + chunk])
+            values = values.float()
+            values = torch.where(values > self._floor[latents], values, torch.zeros((), device=values.device))
+            index = (widx[lo : lo + chunk, None] * d_sae + latents).reshape(-1)
+            if pooling == "max":
+                out.scatter_reduce_(0, index, values.reshape(-1), reduce="amax", include_self=True)
+            elif pooling in ("sum", "mean"):
+                out.index_add_(0, index, values.reshape(-1))
+            else:
+                out.index_add_(0, index, (values > 0).float().reshape(-1))
+        return out.view(n_win, d_sae)
+
     def _pool_windows(self, z: torch.Tensor, widx: torch.Tensor, n_win: int) -> torch.Tensor:
         import torch
 
@@ -191,7 +218,7 @@ class Embedder:
         for batch in batches:
             bw = [windows[i] for i in batch]
             acts, widx, _ = self.reader.forward(bw, self.config.chat_template)
-            pooled = self._pool_windows(self._encode_tokens(acts), widx, len(bw))
+            pooled = self._encode_pool(acts, widx, len(bw))
             r, c = pooled.nonzero(as_tuple=True)
             v = pooled[r, c]
             docs = np.array([w.doc for w in bw], dtype=np.int64)

@@ -163,6 +163,35 @@ class SparseAutoencoder:
                     "neuronpedia_id": neuronpedia},
         )
 
+    @property
+    def is_topk(self) -> bool:
+        """Whether this is a TopK SAE, whose codes :meth:`encode_topk` returns without a dense tensor."""
+        arch = getattr(self.sae.cfg, "architecture", None)
+        return callable(arch) and arch() == "topk" and hasattr(self.sae.cfg, "k")
+
+    def encode_topk(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A TopK SAE's codes as ``(values, latent_ids)``, each ``(n, k)``: the non-zeros of :meth:`encode`.
+
+        The same computation as SAELens' ``TopKSAE.encode`` (pre-activations, optional rescaling by
+        decoder norms, top k, ReLU) without scattering into an ``(n, d_sae)`` tensor.
+
+        Raises:
+            InputError: the SAE is not TopK.
+        """
+        import torch
+
+        if not self.is_topk:
+            raise InputError(f"SAE {self.id} is not a TopK SAE")
+        sae = self.sae
+        dtype = next(sae.parameters()).dtype
+        with torch.inference_mode():
+            sae_in = sae.process_sae_in(x.to(device=self.device, dtype=dtype))
+            hidden_pre = sae.hook_sae_acts_pre(sae_in @ sae.W_enc + sae.b_enc)
+            if getattr(sae.cfg, "rescale_acts_by_decoder_norm", False):
+                hidden_pre = hidden_pre * sae.W_dec.norm(dim=-1)
+            values, latents = hidden_pre.topk(int(sae.cfg.k), dim=-1, sorted=False)
+            return values.relu_(), latents
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Latent activations for ``x`` of shape ``(n, d_in)``; returns ``(n, d_sae)`` on the SAE's device."""
         import torch

@@ -104,3 +104,27 @@ def test_mismatched_sae_is_refused(reader: Reader, tmp_path: Path) -> None:
         Embedder(reader, wrong_layer)
     with pytest.raises(InputError, match="unknown pooling"):
         EmbedConfig(pooling="median")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("pooling", ["max", "mean", "sum", "count", "binary"])
+@pytest.mark.parametrize("which", ["random", "default"])
+def test_topk_pooling_equals_pooling_dense_codes(
+    reader: Reader, sae: SparseAutoencoder, default_sae: SparseAutoencoder, pooling: str, which: str
+) -> None:
+    """Pooling a TopK SAE's (n, k) non-zeros gives exactly what pooling its dense codes gives."""
+    import torch
+
+    from saescope.embed.reader import Window
+
+    model = sae if which == "random" else default_sae
+    assert model.is_topk
+    emb = Embedder(reader, model, EmbedConfig(pooling=pooling))  # type: ignore[arg-type]
+    wins = [Window(i, tuple(ids), 0) for i, ids in enumerate(reader.tokenize(TEXTS))]
+    acts, widx, _ = reader.forward(wins, False)
+    values, latents = model.encode_topk(acts)
+    dense = torch.zeros(acts.shape[0], model.d_sae).scatter_(1, latents, values)
+    assert torch.equal(dense, model.encode(acts))
+    sparse_pooled = emb._encode_pool(acts, widx, len(wins))
+    dense_pooled = emb._pool_windows(emb._encode_tokens(acts), widx, len(wins))
+    assert int((dense_pooled > 0).sum()) > 0
+    torch.testing.assert_close(sparse_pooled, dense_pooled, rtol=1e-6, atol=1e-6)
