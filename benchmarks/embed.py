@@ -137,9 +137,12 @@ def main() -> None:
     ours_start = time.perf_counter()
     embedder.embed(base_texts)
     ours_small = time.perf_counter() - ours_start
-    from saescope.embed.default import default_reader_dir
+    from saescope.embed.default import DEFAULT_SAE_DIR, default_reader_dir
+    from saescope.embed.sae import SparseAutoencoder
 
-    base_seconds, _ = research_baseline(base_texts, default_reader_dir(), sae, reader.layer)
+    # The research code runs SAELens' SAE as loaded: fp32 on CPU.
+    base_sae = SparseAutoencoder.from_disk(DEFAULT_SAE_DIR, dtype="float32")
+    base_seconds, _ = research_baseline(base_texts, default_reader_dir(), base_sae, reader.layer)
 
     stats = manifest.stats
     lines = [
@@ -148,7 +151,8 @@ def main() -> None:
         f"Command: `.venv/bin/python benchmarks/embed.py --docs {args.docs} --baseline-docs {args.baseline_docs}`",
         f"Date: {dt.date.today().isoformat()}; machine: {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores; torch threads {__import__('torch').get_num_threads()}",
-        f"Reader {reader.model_id} cut after block {reader.layer} ({reader.dtype_name}); SAE {sae.id} ({sae.d_in}->{sae.d_sae})",
+        f"Reader {reader.model_id} cut after block {reader.layer} ({reader.dtype_name}, "
+        f"{'fused forward' if reader.fused else 'Hugging Face forward'}); SAE {sae.id} ({sae.d_in}->{sae.d_sae}, {sae.dtype_name})",
         f"Documents: {len(texts)} Rotten Tomatoes review snippets, {tokens:,} real tokens (mean {mean_len:.1f}/doc)",
         "",
         "| measure | value |",

@@ -188,7 +188,8 @@ def cmd_train_sae(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("WANDB_MODE", "disabled")
     cfg = TrainConfig(layer=args.layer, d_sae=args.d_sae, k=args.k, training_samples=args.samples,
-                      n_prompts=args.prompts, seed=args.seed)
+                      n_prompts=args.prompts, seed=args.seed, aux_loss_coefficient=args.aux_coefficient,
+                      dead_feature_window=args.dead_window)
     out = Path(args.out) if args.out else DEFAULT_SAE_DIR
     work = Path(args.work) if args.work else cache_home() / "train-sae"
     quality = train_default_sae(out, work, cfg, regenerate=args.regenerate, max_docs=args.max_docs)
@@ -355,6 +356,8 @@ def _add_read_options(p: argparse.ArgumentParser, top_k: int = 20) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from saescope.training.train import TrainConfig  # numpy only; torch and sae-lens load lazily
+
     parser = argparse.ArgumentParser(prog="saescope", description="SAE embeddings of text corpora.")
     parser.add_argument("--home", help="data root (default: $SAESCOPE_HOME or ~/.local/share/saescope)")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -402,6 +405,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=4_000_000, help="training samples (token vectors)")
     p.add_argument("--prompts", type=int, default=1700, help="prompts the reader answers for the corpus")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--aux-coefficient", type=float, default=TrainConfig.aux_loss_coefficient,
+                   help="weight of the AuxK loss that revives dead latents")
+    p.add_argument("--dead-window", type=int, default=TrainConfig.dead_feature_window,
+                   help="batches without firing after which the AuxK loss treats a latent as dead")
     p.add_argument("--regenerate", action="store_true", help="re-generate the reader's responses")
     p.add_argument("--max-docs", type=int, help="use a random subset of the corpus (quick trials)")
     p.add_argument("--json", action="store_true")

@@ -215,7 +215,7 @@ class Workspace:
         return EmbeddingSpec(
             reader={"id": r.model_id, "layer": r.layer, "dtype": r.dtype_name},
             sae={"id": s.id, "d_sae": s.d_sae, "hook_name": s.hook.hook_name if s.hook else None,
-                 "source": s.source},
+                 "dtype": s.dtype_name, "source": s.source},
             config=embedder.config.as_dict(),
         )
 

@@ -79,7 +79,7 @@ class EmbeddingSpec(BaseModel):
     @property
     def key(self) -> str:
         ident = {"reader": self.reader.get("id"), "layer": self.reader.get("layer"), "sae": self.sae.get("id"),
-                 "dtype": self.reader.get("dtype"), "config": self.config}
+                 "dtype": self.reader.get("dtype"), "sae_dtype": self.sae.get("dtype"), "config": self.config}
         digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
         slug = re.sub(r"[^A-Za-z0-9]+", "-", str(self.sae.get("id", "sae"))).strip("-")[-40:]
         return f"{slug}-{digest}"

@@ -7,6 +7,7 @@ per-latent document thresholds, derive token labels, and write the SAE folder in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -42,10 +43,12 @@ class TrainConfig:
     lr: float = 4e-4
     lr_end: float = 4e-5
     warmup_steps: int = 50
-    aux_loss_coefficient: float = 1.0 / 32
-    """Weight of SAELens' AuxK loss, which revives latents that stopped firing."""
-    dead_feature_window: int = 100
-    """Steps without firing after which a latent counts as dead for the AuxK loss."""
+    aux_loss_coefficient: float = 1.0 / 4
+    """Weight of SAELens' AuxK loss, which revives latents that stopped firing. The usual 1/32 is tuned
+    for runs of billions of tokens; over 4M samples it left 12.2% of latents dead on held-out tokens."""
+    dead_feature_window: int = 24
+    """Steps without firing after which a latent counts as dead for the AuxK loss: 24 batches of 4096 is
+    about 98k tokens, the size of the held-out set on which dead latents are counted."""
     window: int = 256
     """Tokens per extraction window."""
     n_prompts: int = 1700
@@ -353,6 +356,11 @@ def save_inference_sae(
 
     state = {k: v.to(torch.float16).contiguous() for k, v in load_file(str(weights)).items()}
     save_file(state, str(weights))
+    if "sae_id" in meta:
+        # Retrains give new weights under the same recipe name: the id carries a digest of the weights so
+        # that embeddings (keyed by SAE id) and label caches of different weights never mix.
+        digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:8]
+        meta = {**meta, "sae_id": f"{meta['sae_id']}-{digest}"}
     cfg = json.loads((tmp / "cfg.json").read_text())
     cfg["dtype"] = "float16"
     (tmp / "cfg.json").write_text(json.dumps(cfg, indent=2))

@@ -54,14 +54,22 @@ TEXTS = [
 ]
 
 
+LONG = " ".join(f"Sentence number {i} of a long document keeps going." for i in range(12))
+
+
 @pytest.mark.parametrize("family", ["llama", "qwen2", "mistral"])
 @pytest.mark.parametrize("chat_template", [False, True])
-def test_fused_matches_hugging_face(tmp_path: Path, default_reader_dir: Path, family: str, chat_template: bool) -> None:
+@pytest.mark.parametrize("length", ["short", "long"])
+def test_fused_matches_hugging_face(
+    tmp_path: Path, default_reader_dir: Path, family: str, chat_template: bool, length: str
+) -> None:
+    """Short batches take the matmul attention, long ones (> 48 keys) the fused SDPA kernel."""
     folder = _tiny(tmp_path / family, default_reader_dir, family)
     fused = Reader(folder, 2, device="cpu", dtype="float32")
     plain = Reader(folder, 2, device="cpu", dtype="float32", fused=False)
     assert fused.fused and not plain.fused
-    wins = _windows(fused, TEXTS)
+    wins = _windows(fused, TEXTS if length == "short" else [*TEXTS, LONG])
+    assert (max(len(w.token_ids) for w in wins) > 60) == (length == "long")
     got, gw, gp = fused.forward(wins, chat_template)
     ref, rw, rp = plain.forward(wins, chat_template)
     assert torch.equal(gw, rw) and torch.equal(gp, rp)
