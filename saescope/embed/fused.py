@@ -7,8 +7,10 @@ materialised per batch, the key/value cache is concatenated per layer, RoPE rota
 - one q|k|v matmul and one gate|up matmul per block (the fused weights are the storage of the Hugging
   Face modules' weights too, so nothing is duplicated and the Hugging Face forward still works);
 - RoPE applied to queries and keys together, with half-width cos/sin;
-- ``scaled_dot_product_attention`` with ``is_causal`` (right padding never leaks into real tokens
-  under a causal mask) or, after a cached prefix, one boolean mask shared by the whole batch.
+- padding only where attention needs a rectangle: embeddings, norms, matmuls and the MLP run on the
+  real tokens alone (right padding never reaches a real token under a causal mask);
+- attention as two batched matmuls for short windows on CPU, else ``scaled_dot_product_attention``
+  with ``is_causal`` or, after a cached prefix, one boolean mask shared by the whole batch.
 
 It computes the same function as the Hugging Face model (tests compare both to 1e-4 in fp32); only
 models whose blocks have exactly this structure take this path (:func:`supports`).
@@ -171,20 +173,29 @@ class FusedDecoder:
         self,
         ids: torch.Tensor,
         *,
+        valid: torch.Tensor | None = None,
         prefix: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
         n_prefix: int = 0,
         keep_kv: bool = False,
     ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
-        """The residual stream after the last block for right-padded ``ids`` of shape ``(batch, T)``.
+        """The residual stream after the last block at the real tokens of right-padded ``ids`` ``(batch, T)``.
 
-        ``prefix`` holds each block's keys and values (shape ``(1, n_kv, n_prefix, head_dim)``) of tokens
-        that come before every row, computed once by a call with ``keep_kv=True``. Returns
-        ``(hidden, kv)``; ``kv`` is empty unless ``keep_kv``.
+        ``valid`` (``(batch, T)`` bool, default all) marks the real tokens. Only attention sees the padded
+        layout: embeddings, norms, matmuls and the MLP run on the real tokens alone, so padding costs no
+        matmul work. ``prefix`` holds each block's keys and values (``(1, n_kv, n_prefix, head_dim)``) of
+        tokens that come before every row, computed once by a call with ``keep_kv=True``.
+
+        Returns:
+            ``(hidden, kv)``: ``hidden`` is ``(n_valid, d_model)`` in row-major order of ``valid``; ``kv``
+            is empty unless ``keep_kv``.
         """
         batch, width = ids.shape
-        hidden = F.embedding(ids, self.net.embed_tokens.weight)
+        if valid is None:
+            valid = torch.ones(batch, width, dtype=torch.bool, device=ids.device)
+        rows = valid.reshape(-1).nonzero().squeeze(1)
+        flat = F.embedding(ids.reshape(-1).index_select(0, rows), self.net.embed_tokens.weight)
         positions = torch.arange(n_prefix, n_prefix + width, device=ids.device).expand(batch, -1)
-        cos, sin = self._rope(hidden, positions)
+        cos, sin = self._rope(flat, positions)
         mask = None
         if prefix is not None and n_prefix:
             # Row i of the window sees every prefix token and window tokens 0..i.
@@ -192,9 +203,11 @@ class FusedDecoder:
             mask[:, n_prefix:] = torch.ones(width, width, dtype=torch.bool, device=ids.device).tril()
         h, kv, d, half = self.n_heads, self.n_kv, self.head_dim, self.head_dim // 2
         kept: list[tuple[torch.Tensor, torch.Tensor]] = []
-        flat = hidden.view(batch * width, self.d_model)
         for n, blk in enumerate(self.blocks):
-            qkv = F.linear(self._norm(flat, blk.ln1), blk.qkv, blk.qkv_bias).view(batch, width, -1)
+            packed = F.linear(self._norm(flat, blk.ln1), blk.qkv, blk.qkv_bias)
+            # Padding rows are zeros: finite scores, and causal masking keeps them from real queries.
+            qkv = packed.new_zeros(batch * width, packed.shape[1]).index_copy_(0, rows, packed)
+            qkv = qkv.view(batch, width, -1)
             qk = qkv[..., : (h + kv) * d].view(batch, width, h + kv, d)
             first, second = qk[..., :half], qk[..., half:]
             qk = torch.cat((first * cos - second * sin, second * cos + first * sin), dim=-1)
@@ -207,13 +220,11 @@ class FusedDecoder:
                 pk, pv = prefix[n]
                 k = torch.cat((pk.expand(batch, -1, -1, -1), k), dim=2)
                 v = torch.cat((pv.expand(batch, -1, -1, -1), v), dim=2)
-            o = self._attend(q, k, v, mask)
-            o = o.transpose(1, 2).reshape(batch * width, h * d)
+            o = self._attend(q, k, v, mask).transpose(1, 2)[valid].reshape(-1, h * d)
             # The residual add rides on the matmul (addmm with beta=1) instead of a separate pass.
             flat = torch.addmm(flat if blk.o_bias is None else flat + blk.o_bias, o, blk.o.t())
             gu = F.linear(self._norm(flat, blk.ln2), blk.gate_up, blk.gate_up_bias)
             act = F.silu(gu[:, : self.d_ff], inplace=True)
             act.mul_(gu[:, self.d_ff :])
             flat = torch.addmm(flat if blk.down_bias is None else flat + blk.down_bias, act, blk.down.t())
-        hidden = flat.view(batch, width, self.d_model)
-        return hidden, kept
+        return flat, kept

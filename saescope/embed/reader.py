@@ -272,9 +272,12 @@ class Reader:
             pooled[i, start : start + w.n_pooled] = True
         ids, mask = ids.to(self.device), mask.to(self.device)
         if self._fused is not None:
+            valid = mask.bool()
             with torch.inference_mode():
-                hidden, _ = self._fused.run(ids, prefix=cache, n_prefix=len(prefix) if cached else 0)
-            return self._pooled(hidden, pooled, len(lead))
+                flat, _ = self._fused.run(ids, valid=valid, prefix=cache, n_prefix=len(prefix) if cached else 0)
+            pooled = pooled.to(self.device)
+            window_index, position = pooled.nonzero(as_tuple=True)
+            return flat[pooled[valid]], window_index, position - len(lead)
         kwargs: dict[str, Any] = {"input_ids": ids}
         if cached:
             batch_cache = copy.deepcopy(cache)
