@@ -122,7 +122,7 @@ def test_topk_pooling_equals_pooling_dense_codes(
     wins = [Window(i, tuple(ids), 0) for i, ids in enumerate(reader.tokenize(TEXTS))]
     acts, widx, _ = reader.forward(wins, False)
     values, latents = model.encode_topk(acts)
-    dense = torch.zeros(acts.shape[0], model.d_sae).scatter_(1, latents, values)
+    dense = torch.zeros(acts.shape[0], model.d_sae, dtype=values.dtype).scatter_(1, latents, values)
     assert torch.equal(dense, model.encode(acts))
     sparse_pooled = emb._encode_pool(acts, widx, len(wins))
     dense_pooled = emb._pool_windows(emb._encode_tokens(acts), widx, len(wins))
