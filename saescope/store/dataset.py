@@ -190,6 +190,9 @@ class Embedding:
         rows depend only on its documents, the result is byte-identical to an uninterrupted run.
         """
         with self.lock():
+            # Half-written shards of a killed run: nobody else writes here while we hold the lock.
+            for stale in self.path.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
             m = self.manifest
             docs = self.dataset.documents(["text"])["text"].tolist()
             done_docs = 0

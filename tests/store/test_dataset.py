@@ -73,12 +73,16 @@ def test_embedding_runs_resume_and_never_mix(home: Path) -> None:
     assert calls == [3, 3, 3, 1]
     full = emb.matrix()
     assert full.shape == (10, 10) and emb.manifest.complete
-    # Remove a shard as if the process died before writing it: only that shard is recomputed.
+    # Remove a shard as if the process died while writing it (its half-written temporary file is left
+    # behind): only that shard is recomputed, and the leftover is cleaned up.
     emb.shard_path(2).unlink()
+    leftover = emb.path / f".{emb.shard_path(2).name}.99999.tmp"
+    leftover.write_bytes(b"half a shard")
     m = emb.manifest
     calls.clear()
     emb.run(counting)
     assert calls == [3]
+    assert not leftover.exists()
     assert (emb.matrix() != full).nnz == 0
     assert m.stats["active_latents_mean"] == 2.0
     other = ds.prepare_embedding(_spec("s2"), 10, shard_size=3)
