@@ -193,6 +193,7 @@ class FusedDecoder:
         if valid is None:
             valid = torch.ones(batch, width, dtype=torch.bool, device=ids.device)
         rows = valid.reshape(-1).nonzero().squeeze(1)
+        row_of, col_of = rows // width, rows % width  # (window, position) of each real token
         flat = F.embedding(ids.reshape(-1).index_select(0, rows), self.net.embed_tokens.weight)
         positions = torch.arange(n_prefix, n_prefix + width, device=ids.device).expand(batch, -1)
         cos, sin = self._rope(flat, positions)
@@ -220,7 +221,7 @@ class FusedDecoder:
                 pk, pv = prefix[n]
                 k = torch.cat((pk.expand(batch, -1, -1, -1), k), dim=2)
                 v = torch.cat((pv.expand(batch, -1, -1, -1), v), dim=2)
-            o = self._attend(q, k, v, mask).transpose(1, 2)[valid].reshape(-1, h * d)
+            o = self._attend(q, k, v, mask).transpose(1, 2)[row_of, col_of].reshape(-1, h * d)
             # The residual add rides on the matmul (addmm with beta=1) instead of a separate pass.
             flat = torch.addmm(flat if blk.o_bias is None else flat + blk.o_bias, o, blk.o.t())
             gu = F.linear(self._norm(flat, blk.ln2), blk.gate_up, blk.gate_up_bias)
