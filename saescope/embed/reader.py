@@ -13,6 +13,7 @@ import contextlib
 import copy
 import inspect
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,7 +93,8 @@ class Reader:
         dtype: ``float32``, ``bfloat16`` or ``float16``; by default bf16 on GPU and on CPUs with native
             bf16 instructions, fp32 otherwise (see :func:`default_dtype`).
         fused: run Llama-style decoders with :class:`~saescope.embed.fused.FusedDecoder` (same function,
-            less overhead); ``False`` always uses the Hugging Face forward.
+            less overhead); ``False`` always uses the Hugging Face forward. By default on, unless the
+            environment sets ``SAESCOPE_FUSED=0``.
 
     Raises:
         MissingAssetError: the model cannot be loaded (not local and no hub reachable).
@@ -107,7 +109,7 @@ class Reader:
         device: str | None = None,
         dtype: str | None = None,
         model_id: str | None = None,
-        fused: bool = True,
+        fused: bool | None = None,
     ) -> None:
         import torch
         from transformers import AutoConfig, AutoModel, AutoTokenizer
@@ -146,6 +148,8 @@ class Reader:
                 cfg.layer_types = cfg.layer_types[: layer + 1]
         self.net = net.to(self.device).eval()
         self._fused: Any = None
+        if fused is None:
+            fused = os.environ.get("SAESCOPE_FUSED", "1").strip() != "0"
         if fused and self.is_causal:
             from saescope.embed.fused import FusedDecoder, supports
 

@@ -88,6 +88,16 @@ def test_fused_leaves_the_hugging_face_model_intact(tmp_path: Path, default_read
     assert torch.allclose(got, ref, atol=1e-4, rtol=1e-4)
 
 
+def test_environment_can_turn_the_fused_forward_off(
+    tmp_path: Path, default_reader_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _tiny(tmp_path / "llama", default_reader_dir, "llama")
+    monkeypatch.setenv("SAESCOPE_FUSED", "0")
+    assert not Reader(folder, 1, device="cpu", dtype="float32").fused
+    monkeypatch.setenv("SAESCOPE_FUSED", "1")
+    assert Reader(folder, 1, device="cpu", dtype="float32").fused
+
+
 def test_unsupported_models_use_the_hugging_face_forward(tmp_path: Path, default_reader_dir: Path) -> None:
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
