@@ -279,9 +279,7 @@ class Reader:
             valid = mask.bool()
             with torch.inference_mode():
                 flat, _ = self._fused.run(ids, valid=valid, prefix=cache, n_prefix=len(prefix) if cached else 0)
-            pooled = pooled.to(self.device)
-            window_index, position = pooled.nonzero(as_tuple=True)
-            return flat[pooled[valid]], window_index, position - len(lead)
+            return self._pooled(flat, pooled, len(lead), valid=valid)
         kwargs: dict[str, Any] = {"input_ids": ids}
         if cached:
             batch_cache = copy.deepcopy(cache)
@@ -303,11 +301,13 @@ class Reader:
         return self._pooled(self._captured.pop(), pooled, len(lead))
 
     def _pooled(
-        self, hidden: torch.Tensor, pooled: torch.Tensor, n_lead: int
+        self, hidden: torch.Tensor, pooled: torch.Tensor, n_lead: int, valid: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``forward``'s result from the hidden states: ``(batch, T, d)``, or ``(n_valid, d)`` with ``valid``."""
         pooled = pooled.to(self.device)
         window_index, position = pooled.nonzero(as_tuple=True)
-        return hidden[pooled], window_index, position - n_lead
+        selected = hidden[pooled] if valid is None else hidden[pooled[valid]]
+        return selected, window_index, position - n_lead
 
 
 def split_windows(doc: int, ids: list[int], window: int, overlap: int) -> list[Window]:

@@ -55,9 +55,9 @@ def parse_hook_name(hook_name: str) -> HookPoint:
 
 
 def _local_dtype(device: str) -> str | None:
-    """dtype for a local SAE: the reader's CPU choice (bf16 where the CPU computes it natively, measured
-    6% faster per embedding and 98.8% the same active latents as fp32 on Rotten Tomatoes), else the
-    folder's own (``None``)."""
+    """dtype for a local SAE: on CPU the reader's choice (bf16 where the CPU computes it natively: 6% faster
+    per embedding than fp32, and a mean Jaccard of 0.988 between the two active sets on Rotten Tomatoes),
+    elsewhere the folder's own (``None``)."""
     if device != "cpu":
         return None
     from saescope.embed.reader import cpu_has_fast_bf16
@@ -117,7 +117,7 @@ class SparseAutoencoder:
             )
         from sae_lens import SAE
 
-        # Weights may ship in half precision; CPUs compute fastest in float32.
+        # Weights may ship in half precision; on CPU they are computed in the reader's dtype choice.
         sae = SAE.load_from_disk(str(folder), device=device, dtype=dtype or _local_dtype(device))
         meta: dict[str, Any] = {}
         if (folder / SAESCOPE_META_FILE).is_file():
