@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -194,7 +194,9 @@ class Workspace:
         with self._lock:
             target = self.user_labels_path(sae.id)
             target.parent.mkdir(parents=True, exist_ok=True)
-            saved = LabelBook.load_jsonl(target, sae.id, sae.d_sae) if target.is_file() else LabelBook(sae.id, sae.d_sae)
+            saved = (
+                LabelBook.load_jsonl(target, sae.id, sae.d_sae) if target.is_file() else LabelBook(sae.id, sae.d_sae)
+            )
             saved.merge(records)
             saved.save_jsonl(target)
             self._labels.pop(sae.id, None)
@@ -214,8 +216,13 @@ class Workspace:
         r, s = embedder.reader, embedder.sae
         return EmbeddingSpec(
             reader={"id": r.model_id, "layer": r.layer, "dtype": r.dtype_name},
-            sae={"id": s.id, "d_sae": s.d_sae, "hook_name": s.hook.hook_name if s.hook else None,
-                 "dtype": s.dtype_name, "source": s.source},
+            sae={
+                "id": s.id,
+                "d_sae": s.d_sae,
+                "hook_name": s.hook.hook_name if s.hook else None,
+                "dtype": s.dtype_name,
+                "source": s.source,
+            },
             config=embedder.config.as_dict(),
         )
 
@@ -237,11 +244,14 @@ class Workspace:
         """
         ds = self.dataset(name)
         embedder = self.embedder(choice, config, reader)
-        emb = ds.prepare_embedding(self.spec_for(embedder), embedder.sae.d_sae, shard_size=shard_size,
-                                   versions=_versions())
+        emb = ds.prepare_embedding(
+            self.spec_for(embedder), embedder.sae.d_sae, shard_size=shard_size, versions=_versions()
+        )
 
-        def embed_fn(texts: list[str], report: Callable[[int, int], None]) -> tuple[sp.csr_matrix, np.ndarray]:
-            return embedder.embed(texts, lambda p: report(p.docs_done, p.tokens_done))
+        def embed_fn(
+            shards: Iterator[list[str]], report: Callable[[int, int], None]
+        ) -> Iterator[tuple[sp.csr_matrix, np.ndarray]]:
+            return embedder.embed_many(shards, lambda p: report(p.docs_done, p.tokens_done))
 
         manifest = emb.run(embed_fn, progress)
         self._matrices.pop((name, emb.key), None)
@@ -270,7 +280,9 @@ class Workspace:
         spec = emb.manifest.spec
         return self.embedder(self._choice_of(emb), EmbedConfig(**spec.config), spec.reader.get("id"))
 
-    def evidence(self, name: str, doc_id: str, latents: list[int], sae_id: str | None = None) -> dict[int, list[TokenEvidence]]:
+    def evidence(
+        self, name: str, doc_id: str, latents: list[int], sae_id: str | None = None
+    ) -> dict[int, list[TokenEvidence]]:
         """Which tokens of one document fire the given latents, recomputed by the reader."""
         emb = self.embedding(name, sae_id)
         ds = self.dataset(name)

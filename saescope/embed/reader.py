@@ -14,6 +14,7 @@ import copy
 import inspect
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,15 +156,17 @@ class Reader:
 
             if supports(self.net):
                 self._fused = FusedDecoder(self.net)
-        self._captured: list[torch.Tensor] = []
+        # Captured block outputs by thread, so that batches may run in several threads at once.
+        self._captured: dict[int, torch.Tensor] = {}
         blocks[layer].register_forward_hook(self._capture)
         self._prefix_cache: dict[bool, tuple[list[int], Any]] = {}
+        self._prefix_lock = threading.Lock()
         # transformers 5.x renamed past_key_values to cache; older releases only know the old name.
         params = inspect.signature(self.net.forward).parameters
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
 
     def _capture(self, _module: Any, _inputs: Any, output: Any) -> None:
-        self._captured.append(output[0] if isinstance(output, tuple) else output)
+        self._captured[threading.get_ident()] = output[0] if isinstance(output, tuple) else output
         raise _StopForward
 
     @property
@@ -187,9 +190,7 @@ class Reader:
         if chat_template:
             if not self.has_chat_template:
                 raise InputError(f"{self.model_id} has no chat template; embed without --chat-template")
-            rendered = tok.apply_chat_template(
-                [{"role": "assistant", "content": _SENTINEL}], tokenize=False
-            )
+            rendered = tok.apply_chat_template([{"role": "assistant", "content": _SENTINEL}], tokenize=False)
             head = str(rendered).split(_SENTINEL)[0]
             ids = list(tok(head, add_special_tokens=False)["input_ids"])
             if ids:
@@ -226,30 +227,37 @@ class Reader:
         """Whether batches run through the lean fused forward rather than Hugging Face's."""
         return self._fused is not None
 
+    def prepare(self, chat_template: bool) -> None:
+        """Compute the shared prefix's key/value cache now rather than on the first batch."""
+        self._shared_prefix(chat_template)
+
     def _shared_prefix(self, chat_template: bool) -> tuple[list[int], Any]:
         """The prefix ids and, for causal models, their key/value cache (computed once)."""
+        with self._prefix_lock:
+            if chat_template not in self._prefix_cache:
+                self._prefix_cache[chat_template] = self._compute_prefix(chat_template)
+            return self._prefix_cache[chat_template]
+
+    def _compute_prefix(self, chat_template: bool) -> tuple[list[int], Any]:
+        """The prefix ids and their key/value cache, computed now."""
         import torch
 
-        if chat_template not in self._prefix_cache:
-            ids = self.prefix_ids(chat_template)
-            cache: Any = None
-            if self._fused is not None and ids:
-                with torch.inference_mode():
-                    _, cache = self._fused.run(torch.tensor([ids], device=self.device), keep_kv=True)
-            elif self.is_causal and ids:
-                from transformers import DynamicCache
+        ids = self.prefix_ids(chat_template)
+        cache: Any = None
+        if self._fused is not None and ids:
+            with torch.inference_mode():
+                _, cache = self._fused.run(torch.tensor([ids], device=self.device), keep_kv=True)
+        elif self.is_causal and ids:
+            from transformers import DynamicCache
 
-                cache = DynamicCache(config=self.net.config)
-                inp = torch.tensor([ids], device=self.device)
-                with torch.inference_mode(), contextlib.suppress(_StopForward):
-                    self.net(input_ids=inp, use_cache=True, **{self._cache_kwarg: cache})
-                self._captured.clear()
-            self._prefix_cache[chat_template] = (ids, cache)
-        return self._prefix_cache[chat_template]
+            cache = DynamicCache(config=self.net.config)
+            inp = torch.tensor([ids], device=self.device)
+            with torch.inference_mode(), contextlib.suppress(_StopForward):
+                self.net(input_ids=inp, use_cache=True, **{self._cache_kwarg: cache})
+            self._captured.pop(threading.get_ident(), None)
+        return ids, cache
 
-    def forward(
-        self, windows: list[Window], chat_template: bool
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, windows: list[Window], chat_template: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Residual stream at the hooked block for the pooled tokens of a batch of windows.
 
         Returns:
@@ -293,12 +301,12 @@ class Reader:
             kwargs[self._cache_kwarg] = batch_cache
         else:
             kwargs["attention_mask"] = mask
-        self._captured.clear()
         with torch.inference_mode(), contextlib.suppress(_StopForward):
             self.net(**kwargs)
-        if not self._captured:
+        hidden = self._captured.pop(threading.get_ident(), None)
+        if hidden is None:
             raise RuntimeError("the capture hook did not run")
-        return self._pooled(self._captured.pop(), pooled, len(lead))
+        return self._pooled(hidden, pooled, len(lead))
 
     def _pooled(
         self, hidden: torch.Tensor, pooled: torch.Tensor, n_lead: int, valid: torch.Tensor | None = None

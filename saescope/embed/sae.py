@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,6 +93,8 @@ class SparseAutoencoder:
         self.source = source
         self.thresholds = thresholds
         self.meta = meta or {}
+        self._packed_encoder: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._pack_lock = threading.Lock()
 
     @property
     def layer(self) -> int | None:
@@ -202,18 +205,46 @@ class SparseAutoencoder:
         dtype = next(sae.parameters()).dtype
         with torch.inference_mode():
             sae_in = sae.process_sae_in(x.to(device=self.device, dtype=dtype))
-            hidden_pre = sae.hook_sae_acts_pre(sae_in @ sae.W_enc + sae.b_enc)
+            packed = self._encoder_packed()
+            if packed is not None:
+                from saescope.embed import onednn
+
+                pre = onednn.linear(sae_in.contiguous(), *packed)
+            else:
+                pre = sae_in @ sae.W_enc + sae.b_enc
+            hidden_pre = sae.hook_sae_acts_pre(pre)
             if getattr(sae.cfg, "rescale_acts_by_decoder_norm", False):
                 hidden_pre = hidden_pre * sae.W_dec.norm(dim=-1)
             values, latents = hidden_pre.topk(int(sae.cfg.k), dim=-1, sorted=False)
             return values.relu_(), latents
 
+    def _encoder_packed(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The encoder as a packed oneDNN weight and its bias, on CPUs whose torch runs them (built once)."""
+        if self.device != "cpu":
+            return None
+        from saescope.embed import onednn
+
+        with self._pack_lock:
+            if self._packed_encoder is None:
+                w_enc, b_enc = self.sae.W_enc.detach(), self.sae.b_enc.detach()
+                if not onednn.works(w_enc.dtype):
+                    return None
+                self._packed_encoder = (onednn.pack(w_enc.t()), b_enc)
+            return self._packed_encoder
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Latent activations for ``x`` of shape ``(n, d_in)``; returns ``(n, d_sae)`` on the SAE's device."""
+        """Latent activations for ``x`` of shape ``(n, d_in)``; returns ``(n, d_sae)`` on the SAE's device.
+
+        TopK SAEs scatter :meth:`encode_topk`, so dense codes (token evidence) and pooled vectors come
+        from one computation; other SAEs run SAELens' ``encode``.
+        """
         import torch
 
         if x.shape[-1] != self.d_in:
             raise InputError(f"SAE {self.id} expects d_in={self.d_in} but the reader gives {x.shape[-1]}")
         dtype = next(self.sae.parameters()).dtype
         with torch.inference_mode():
+            if self.is_topk:
+                values, latents = self.encode_topk(x)
+                return values.new_zeros(x.shape[0], self.d_sae).scatter_(1, latents, values)
             return self.sae.encode(x.to(device=self.device, dtype=dtype))

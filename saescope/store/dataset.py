@@ -78,8 +78,14 @@ class EmbeddingSpec(BaseModel):
 
     @property
     def key(self) -> str:
-        ident = {"reader": self.reader.get("id"), "layer": self.reader.get("layer"), "sae": self.sae.get("id"),
-                 "dtype": self.reader.get("dtype"), "sae_dtype": self.sae.get("dtype"), "config": self.config}
+        ident = {
+            "reader": self.reader.get("id"),
+            "layer": self.reader.get("layer"),
+            "sae": self.sae.get("id"),
+            "dtype": self.reader.get("dtype"),
+            "sae_dtype": self.sae.get("dtype"),
+            "config": self.config,
+        }
         digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
         slug = re.sub(r"[^A-Za-z0-9]+", "-", str(self.sae.get("id", "sae"))).strip("-")[-40:]
         return f"{slug}-{digest}"
@@ -115,8 +121,33 @@ class ShardProgress:
     elapsed_s: float
 
 
-EmbedFn = Callable[[list[str], Callable[[int, int], None]], tuple[sp.csr_matrix, np.ndarray]]
-"""Embeds texts; calls its second argument with (docs done, tokens done) within the call."""
+EmbedFn = Callable[[Iterator[list[str]], Callable[[int, int], None]], Iterator[tuple[sp.csr_matrix, np.ndarray]]]
+"""Embeds shards' texts, taken one by one from the iterator, yielding each shard's ``(CSR matrix, tokens
+per document)`` in order; reports ``(documents, tokens)`` done so far over the whole call. It may read
+the next shard's texts before yielding a shard, to keep its workers busy."""
+
+ShardFn = Callable[[list[str], Callable[[int, int], None]], tuple[sp.csr_matrix, np.ndarray]]
+"""Embeds one shard's texts; reports ``(documents, tokens)`` done so far in that shard."""
+
+
+def shard_by_shard(fn: ShardFn) -> EmbedFn:
+    """An :data:`EmbedFn` that calls ``fn`` on one shard at a time."""
+
+    def stream(
+        shards: Iterator[list[str]], report: Callable[[int, int], None]
+    ) -> Iterator[tuple[sp.csr_matrix, np.ndarray]]:
+        done = [0, 0]  # documents and tokens of the shards before this one
+
+        def shard_report(d: int, t: int) -> None:
+            report(done[0] + d, done[1] + t)
+
+        for texts in shards:
+            matrix, n_tok = fn(texts, shard_report)
+            done[0] += len(texts)
+            done[1] += int(n_tok.sum())
+            yield matrix, n_tok
+
+    return stream
 
 
 class Embedding:
@@ -195,26 +226,24 @@ class Embedding:
                 stale.unlink(missing_ok=True)
             m = self.manifest
             docs = self.dataset.documents(["text"])["text"].tolist()
-            done_docs = 0
-            tokens = 0
+            bounds = [(i, i * m.shard_size, min((i + 1) * m.shard_size, m.n_docs)) for i in range(m.n_shards)]
+            missing = [b for b in bounds if not self.shard_path(b[0]).exists()]
+            base_docs = m.n_docs - sum(hi - lo for _, lo, hi in missing)
             start = time.perf_counter()
-            for i in range(m.n_shards):
-                lo, hi = i * m.shard_size, min((i + 1) * m.shard_size, m.n_docs)
-                if self.shard_path(i).exists():
-                    done_docs += hi - lo
-                    continue
 
-                def report(d: int, t: int, base_d: int = done_docs, base_t: int = tokens) -> None:
-                    if progress is not None:
-                        progress(ShardProgress(base_d + d, m.n_docs, base_t + t, time.perf_counter() - start))
+            def report(d: int, t: int) -> None:
+                if progress is not None:
+                    progress(ShardProgress(base_docs + d, m.n_docs, t, time.perf_counter() - start))
 
-                matrix, n_tok = embed_fn(docs[lo:hi], report)
+            results = embed_fn(iter([docs[lo:hi] for _, lo, hi in missing]), report)
+            written = 0
+            for (i, lo, hi), (matrix, n_tok) in zip(missing, results, strict=False):
                 if matrix.shape != (hi - lo, m.d_sae):
                     raise SaescopeError(f"embedder returned shape {matrix.shape}, expected {(hi - lo, m.d_sae)}")
                 write_shard(self.shard_path(i), matrix, n_tok, lo)
-                done_docs += hi - lo
-                tokens += int(n_tok.sum())
-                report(0, 0, done_docs, tokens)
+                written += 1
+            if written < len(missing):
+                raise SaescopeError(f"embedder stopped after {written} of {len(missing)} shards; run again to finish")
             full = self._assemble_stats()
             m = self.manifest
             m.complete, m.finished, m.stats = True, _now(), full
@@ -304,12 +333,16 @@ class Dataset:
             cands = [e for e in cands if e.manifest.spec.sae.get("id") == sae_id or e.key == sae_id]
         if len(cands) == 1:
             return cands[0]
-        have = [f"{e.key} (sae {e.manifest.spec.sae.get('id')}, {'complete' if e.manifest.complete else 'incomplete'})"
-                for e in self.embeddings()]
+        have = [
+            f"{e.key} (sae {e.manifest.spec.sae.get('id')}, {'complete' if e.manifest.complete else 'incomplete'})"
+            for e in self.embeddings()
+        ]
         if not cands:
             hint = f"; it has: {have}" if have else "; run `saescope embed` first"
-            raise NotFoundError(f"{self.name} has no {'complete ' if complete else ''}embedding"
-                                f"{f' with SAE {sae_id!r}' if sae_id else ''}{hint}")
+            raise NotFoundError(
+                f"{self.name} has no {'complete ' if complete else ''}embedding"
+                f"{f' with SAE {sae_id!r}' if sae_id else ''}{hint}"
+            )
         raise NotFoundError(f"{self.name} has several embeddings; choose one by SAE id or key: {have}")
 
     def prepare_embedding(

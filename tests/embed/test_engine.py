@@ -128,3 +128,100 @@ def test_topk_pooling_equals_pooling_dense_codes(
     dense_pooled = emb._pool_windows(emb._encode_tokens(acts), widx, len(wins))
     assert int((dense_pooled > 0).sum()) > 0
     torch.testing.assert_close(sparse_pooled, dense_pooled, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_topk_encode_matches_saelens(reader: Reader, random_sae_dir: Path, dtype: str) -> None:
+    """Our TopK encoder (oneDNN matmul with the bias fused, on CPU) computes SAELens' ``TopKSAE.encode``.
+
+    fp32 agrees to 1e-4; in bf16 the one rounding of the fused bias add can move a value by one unit in
+    the last place, and so swap a latent tied at the k-th place, nothing more.
+    """
+    import torch
+
+    from saescope.embed.default import DEFAULT_SAE_DIR
+    from saescope.embed.reader import Window
+
+    wins = [Window(i, tuple(ids), 0) for i, ids in enumerate(reader.tokenize(TEXTS))]
+    acts, _, _ = reader.forward(wins, False)
+    for folder in (random_sae_dir, DEFAULT_SAE_DIR):
+        model = SparseAutoencoder.from_disk(folder, dtype=dtype)
+        ours = model.encode(acts).float()
+        with torch.inference_mode():
+            theirs = model.sae.encode(acts.to(getattr(torch, dtype))).float()
+        if dtype == "float32":
+            torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+            continue
+        a, b = ours > 0, theirs > 0
+        jaccard = float((a & b).sum() / (a | b).sum())
+        assert jaccard > 0.98, jaccard
+        both = a & b
+        torch.testing.assert_close(ours[both], theirs[both], rtol=2**-7, atol=1e-3)
+
+
+MANY = [f"{t} (copy {i})" for i in range(6) for t in TEXTS]
+
+
+def test_worker_threads_give_the_same_vectors_and_restore_torch_threads(reader: Reader, sae: SparseAutoencoder) -> None:
+    import torch
+
+    config = EmbedConfig(max_batch=3)  # 24 texts: 8 batches, so both workers get several
+    before = torch.get_num_threads()
+    serial = Embedder(reader, sae, config, workers=1).embed(MANY)[0]
+    parallel = Embedder(reader, sae, config, workers=2).embed(MANY)[0]
+    assert torch.get_num_threads() == before
+    assert serial.nnz > 0
+    np.testing.assert_array_equal(serial.indptr, parallel.indptr)
+    np.testing.assert_array_equal(serial.indices, parallel.indices)
+    np.testing.assert_allclose(serial.data, parallel.data, rtol=1e-5, atol=1e-5)
+
+
+def test_embed_many_streams_groups_in_order(reader: Reader, sae: SparseAutoencoder) -> None:
+    import torch
+
+    emb = Embedder(reader, sae, EmbedConfig(max_batch=3), workers=2)
+    groups = [MANY[:10], ["", ""], MANY[10:]]  # a group without a single token
+    seen: list[int] = []
+    results = list(emb.embed_many(groups, lambda p: seen.append(p.docs_done)))
+    assert [m.shape[0] for m, _ in results] == [10, 2, 14]
+    assert results[1][0].nnz == 0 and results[1][1].tolist() == [0, 0]
+    for (matrix, n_tok), group in zip(results, groups, strict=True):
+        alone, alone_tok = emb.embed(group)
+        assert (matrix != alone).nnz == 0
+        assert n_tok.tolist() == alone_tok.tolist()
+    assert seen == sorted(seen) and seen[-1] == len(MANY) + 2
+    # A consumer that stops early (a cancelled job) shuts the workers down and restores torch's threads.
+    before = torch.get_num_threads()
+    stream = emb.embed_many(iter(groups))
+    next(stream)
+    stream.close()
+    assert torch.get_num_threads() == before
+
+
+def test_concurrent_embeds_on_one_reader_agree(default_reader_dir: Path, sae: SparseAutoencoder) -> None:
+    """Two threads embedding at once through the Hugging Face forward (whose block output is captured by a
+    hook) each get their own documents' vectors."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from saescope.embed.default import DEFAULT_LAYER
+
+    hf = Reader(default_reader_dir, DEFAULT_LAYER, device="cpu", dtype="float32", fused=False)
+    emb = Embedder(hf, sae, EmbedConfig(max_batch=2), workers=1)
+    a, b = MANY[:8], MANY[8:16]
+    want = [emb.embed(a)[0], emb.embed(b)[0]]
+    with ThreadPoolExecutor(2) as pool:
+        got = [f.result()[0] for f in [pool.submit(emb.embed, a), pool.submit(emb.embed, b)]]
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g.indices, w.indices)
+        np.testing.assert_allclose(g.data, w.data, rtol=1e-5, atol=1e-5)
+
+
+def test_embed_workers_setting(reader: Reader, sae: SparseAutoencoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAESCOPE_EMBED_WORKERS", "3")
+    assert Embedder(reader, sae).workers == 3
+    monkeypatch.setenv("SAESCOPE_EMBED_WORKERS", "many")
+    with pytest.raises(InputError, match="SAESCOPE_EMBED_WORKERS"):
+        Embedder(reader, sae)
+    monkeypatch.delenv("SAESCOPE_EMBED_WORKERS")
+    with pytest.raises(InputError, match="workers must be"):
+        Embedder(reader, sae, workers=0)

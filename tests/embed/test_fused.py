@@ -63,7 +63,7 @@ LONG = " ".join(f"Sentence number {i} of a long document keeps going." for i in 
 def test_fused_matches_hugging_face(
     tmp_path: Path, default_reader_dir: Path, family: str, chat_template: bool, length: str
 ) -> None:
-    """Short batches take the matmul attention, long ones (> 48 keys) the fused SDPA kernel."""
+    """Short batches take the matmul attention, long ones (> 64 keys) the fused SDPA kernel."""
     folder = _tiny(tmp_path / family, default_reader_dir, family)
     fused = Reader(folder, 2, device="cpu", dtype="float32")
     plain = Reader(folder, 2, device="cpu", dtype="float32", fused=False)
@@ -74,6 +74,30 @@ def test_fused_matches_hugging_face(
     ref, rw, rp = plain.forward(wins, chat_template)
     assert torch.equal(gw, rw) and torch.equal(gp, rp)
     assert torch.allclose(got, ref, atol=1e-4, rtol=1e-4), float((got - ref).abs().max())
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_onednn_epilogues_match_plain_matmuls(tmp_path: Path, default_reader_dir: Path, family: str) -> None:
+    """Packed oneDNN matmuls with SiLU, gating and residual adds fused (and RMSNorm weights folded in)
+    compute what the plain matmuls compute; on this CPU the fused forward uses them by default."""
+    from saescope.embed import onednn
+    from saescope.embed.fused import FusedDecoder
+
+    if not onednn.works(torch.float32):
+        pytest.skip("this torch build has no working oneDNN fused linear ops")
+    folder = _tiny(tmp_path / family, default_reader_dir, family)
+    reader = Reader(folder, 3, device="cpu", dtype="float32")
+    assert reader._fused.onednn
+    wins = _windows(reader, [*TEXTS, LONG])
+    for chat_template in (False, True):
+        got, _, _ = reader.forward(wins, chat_template)
+        on = reader._fused
+        reader._fused = FusedDecoder(reader.net, onednn=False)
+        reader._prefix_cache.clear()
+        ref, _, _ = reader.forward(wins, chat_template)
+        reader._fused = on
+        reader._prefix_cache.clear()
+        assert torch.allclose(got, ref, atol=1e-4, rtol=1e-4), float((got - ref).abs().max())
 
 
 def test_fused_leaves_the_hugging_face_model_intact(tmp_path: Path, default_reader_dir: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from saescope.errors import InputError, NotFoundError, SaescopeError
-from saescope.store.dataset import EmbeddingSpec, Store
+from saescope.store.dataset import EmbeddingSpec, Store, shard_by_shard
 from saescope.store.ingest import documents_from_list
 from saescope.store.shards import read_shard, write_shard
 
@@ -69,7 +69,7 @@ def test_embedding_runs_resume_and_never_mix(home: Path) -> None:
         calls.append(len(texts))
         return _fake_embed(texts, report)
 
-    emb.run(counting)
+    emb.run(shard_by_shard(counting))
     assert calls == [3, 3, 3, 1]
     full = emb.matrix()
     assert full.shape == (10, 10) and emb.manifest.complete
@@ -80,7 +80,7 @@ def test_embedding_runs_resume_and_never_mix(home: Path) -> None:
     leftover.write_bytes(b"half a shard")
     m = emb.manifest
     calls.clear()
-    emb.run(counting)
+    emb.run(shard_by_shard(counting))
     assert calls == [3]
     assert not leftover.exists()
     assert (emb.matrix() != full).nnz == 0
@@ -88,7 +88,7 @@ def test_embedding_runs_resume_and_never_mix(home: Path) -> None:
     other = ds.prepare_embedding(_spec("s2"), 10, shard_size=3)
     assert other.path != emb.path
     assert ds.embedding().key == emb.key
-    other.run(_fake_embed)
+    other.run(shard_by_shard(_fake_embed))
     with pytest.raises(NotFoundError, match="several embeddings"):
         ds.embedding()
     assert ds.embedding("s2").key == other.key
@@ -99,4 +99,4 @@ def test_concurrent_run_is_refused(home: Path) -> None:
     frame, _ = documents_from_list(["a", "b"])
     emb = store.create("d", frame, source="inline").prepare_embedding(_spec(), 10)
     with emb.lock(), pytest.raises(SaescopeError, match="another process"):
-        emb.run(_fake_embed)
+        emb.run(shard_by_shard(_fake_embed))
