@@ -35,6 +35,9 @@ from saescope.embed.onednn import works as onednn_works
 _FAMILIES = ("llama", "mistral", "qwen2")
 _SHORT_KEYS = 64
 """Up to this many keys per query row, CPU attention runs as plain batched matmuls (see ``_attend``)."""
+_PACK_LIMIT = 1 << 30
+"""Largest block weights (bytes) packed for oneDNN by default. Packing copies them; for small readers the
+fused epilogues pay (their element-wise passes are a large share), for large ones the memory would not."""
 
 
 def supports(net: Any) -> bool:
@@ -175,7 +178,8 @@ class FusedDecoder:
                 )
             weight = net.embed_tokens.weight
             if onednn is None:
-                onednn = weight.device.type == "cpu" and onednn_works(weight.dtype)
+                size = sum(t.numel() * t.element_size() for b in self.blocks for t in (b.qkv, b.o, b.gate_up, b.down))
+                onednn = weight.device.type == "cpu" and size <= _PACK_LIMIT and onednn_works(weight.dtype)
             if onednn:
                 for blk in self.blocks:
                     blk.packed = _pack(blk, self.d_ff)
