@@ -41,6 +41,16 @@ def rotten_tomatoes_texts(n: int) -> list[str]:
     return [rows[i]["text"] for i in rng.choice(len(rows), min(n, len(rows)), replace=False)]
 
 
+def reader_answers(n: int) -> list[str]:
+    """SmolLM2's own answers to varied prompts (the shipped training responses): 135 tokens on average."""
+    from saescope.training.corpus import reader_responses
+    from saescope.training.pipeline import SHIPPED_RESPONSES
+
+    rows = [d.text for d in reader_responses(SHIPPED_RESPONSES)]
+    rng = np.random.default_rng(0)
+    return [rows[i] for i in rng.choice(len(rows), min(n, len(rows)), replace=False)]
+
+
 def matmul_flops(seconds: float = 3.0, dtype: str = "float32") -> float:
     """Sustained matmul FLOP/s in the reader's dtype on shapes like the reader's (tokens x d_model x d_ff).
 
@@ -125,14 +135,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--docs", type=int, default=1000)
     parser.add_argument("--baseline-docs", type=int, default=200)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "embed.md"))
+    parser.add_argument("--corpus", choices=("reviews", "answers"), default="reviews",
+                        help="Rotten Tomatoes snippets (25 tokens) or the reader's own answers (135 tokens)")
+    parser.add_argument("--out", default=None, help="default benchmarks/results/embed.md (embed-answers.md)")
     args = parser.parse_args()
+    suffix = "" if args.corpus == "reviews" else "-answers"
+    args.out = args.out or str(ROOT / "benchmarks" / "results" / f"embed{suffix}.md")
 
     from saescope.embed.engine import EmbedConfig
     from saescope.store.ingest import documents_from_list
     from saescope.workspace import SAEChoice, Workspace
 
-    texts = rotten_tomatoes_texts(args.docs)
+    texts = rotten_tomatoes_texts(args.docs) if args.corpus == "reviews" else reader_answers(args.docs)
     home = Path(tempfile.mkdtemp(prefix="saescope-bench-"))
     ws = Workspace(home, device="cpu")
     embedder = ws.embedder(SAEChoice(), EmbedConfig())
@@ -175,12 +189,14 @@ def main() -> None:
     lines = [
         "# Embedding benchmark (embedded default)",
         "",
-        f"Command: `.venv/bin/python benchmarks/embed.py --docs {args.docs} --baseline-docs {args.baseline_docs}`",
+        f"Command: `.venv/bin/python benchmarks/embed.py --docs {args.docs} --baseline-docs {args.baseline_docs}"
+        f"{' --corpus answers' if args.corpus == 'answers' else ''}`",
         f"Date: {dt.date.today().isoformat()}; machine: {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores; torch threads {__import__('torch').get_num_threads()}",
         f"Reader {reader.model_id} cut after block {reader.layer} ({reader.dtype_name}, "
         f"{'fused forward' if reader.fused else 'Hugging Face forward'}); SAE {sae.id} ({sae.d_in}->{sae.d_sae}, {sae.dtype_name})",
-        f"Documents: {len(texts)} Rotten Tomatoes review snippets, {tokens:,} real tokens (mean {mean_len:.1f}/doc)",
+        f"Documents: {len(texts)} {'Rotten Tomatoes review snippets' if args.corpus == 'reviews' else 'answers by the reader'}, "
+        f"{tokens:,} real tokens (mean {mean_len:.1f}/doc)",
         "",
         "| measure | value |",
         "|---|---|",
