@@ -66,6 +66,10 @@ def _local_dtype(device: str) -> str | None:
     return "bfloat16" if cpu_has_fast_bf16() else "float32"
 
 
+_PACK_LIMIT = 64 << 20
+"""Largest encoder (bytes) copied into a packed oneDNN weight."""
+
+
 class SparseAutoencoder:
     """A loaded SAE plus what saescope needs around it: an id, its hook point, document thresholds.
 
@@ -227,7 +231,8 @@ class SparseAutoencoder:
         with self._pack_lock:
             if self._packed_encoder is None:
                 w_enc, b_enc = self.sae.W_enc.detach(), self.sae.b_enc.detach()
-                if not onednn.works(w_enc.dtype):
+                # Packing copies the encoder; for large SAEs the fused bias saves too little to pay.
+                if w_enc.numel() * w_enc.element_size() > _PACK_LIMIT or not onednn.works(w_enc.dtype):
                     return None
                 self._packed_encoder = (onednn.pack(w_enc.t()), b_enc)
             return self._packed_encoder
