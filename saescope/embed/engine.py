@@ -171,6 +171,20 @@ def _torch_threads() -> int:
 _BatchResult = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
+class _Deferred:
+    """A batch that runs when its result is first asked for: the serial scheduler, so that progress
+    is reported batch by batch as it is computed."""
+
+    def __init__(self, fn: Callable[[list[Window]], _BatchResult], batch: list[Window]) -> None:
+        self._fn, self._batch = fn, batch
+
+    def result(self) -> _BatchResult:
+        return self._fn(self._batch)
+
+
+_Pending = Future[_BatchResult] | _Deferred
+
+
 @dataclass
 class _Group:
     """One group of :meth:`Embedder.embed_many`: its batches (started) and per-document counts."""
@@ -179,7 +193,7 @@ class _Group:
     n_tokens: np.ndarray
     remaining: np.ndarray
     """Windows of each document not yet collected."""
-    batches: list[tuple[list[Window], Future[_BatchResult]]] = field(default_factory=list)
+    batches: list[tuple[list[Window], _Pending]] = field(default_factory=list)
 
 
 @dataclass
@@ -333,16 +347,10 @@ class Embedder:
                 yield self._collect(pending.popleft(), counts, progress)
 
     @contextmanager
-    def _scheduler(self) -> Iterator[Callable[[list[Window]], Future[_BatchResult]]]:
-        """A function that starts one batch and returns its future: inline, or on a pool of workers."""
+    def _scheduler(self) -> Iterator[Callable[[list[Window]], _Pending]]:
+        """A function that schedules one batch: on a pool of workers, or to run when its result is asked for."""
         if self.workers <= 1:
-
-            def inline(bw: list[Window]) -> Future[_BatchResult]:
-                future: Future[_BatchResult] = Future()
-                future.set_result(self._embed_batch(bw))
-                return future
-
-            yield inline
+            yield lambda bw: _Deferred(self._embed_batch, bw)
             return
         self.reader.prepare(self.config.chat_template)  # the shared prefix, once, before the threads
         with _intra_op_threads(max(1, _torch_threads() // self.workers)):
@@ -353,7 +361,7 @@ class Embedder:
                 pool.shutdown(wait=True, cancel_futures=True)
 
     def _submit(
-        self, texts: Sequence[str], submit: Callable[[list[Window]], Future[_BatchResult]], counts: _Counts
+        self, texts: Sequence[str], submit: Callable[[list[Window]], _Pending], counts: _Counts
     ) -> _Group:
         token_ids = self.reader.tokenize(list(texts))
         windows = self.windows(token_ids)
@@ -377,7 +385,6 @@ class Embedder:
         rows: list[np.ndarray] = []
         cols: list[np.ndarray] = []
         vals: list[np.ndarray] = []
-        base = counts.docs_done + int((group.remaining == 0).sum())  # documents without tokens
         for bw, future in group.batches:
             r, c, v = future.result()
             docs = np.array([w.doc for w in bw], dtype=np.int64)
@@ -390,8 +397,10 @@ class Embedder:
                 done = counts.docs_done + int((group.remaining == 0).sum())
                 progress(EmbedProgress(done, counts.docs_total, counts.tokens_done, time.perf_counter() - counts.start))
         counts.docs_done += group.n_docs
-        if progress is not None and not group.batches:
-            progress(EmbedProgress(base, counts.docs_total, counts.tokens_done, time.perf_counter() - counts.start))
+        if progress is not None and not group.batches:  # no document had a token
+            progress(
+                EmbedProgress(counts.docs_done, counts.docs_total, counts.tokens_done, time.perf_counter() - counts.start)
+            )
         return self._combine(rows, cols, vals, group.n_docs, group.n_tokens), group.n_tokens
 
     def _embed_batch(self, bw: list[Window]) -> _BatchResult:

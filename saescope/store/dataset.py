@@ -235,7 +235,7 @@ class Embedding:
                 if progress is not None:
                     progress(ShardProgress(base_docs + d, m.n_docs, t, time.perf_counter() - start))
 
-            results = embed_fn(iter([docs[lo:hi] for _, lo, hi in missing]), report)
+            results = embed_fn((docs[lo:hi] for _, lo, hi in missing), report)
             written = 0
             for (i, lo, hi), (matrix, n_tok) in zip(missing, results, strict=False):
                 if matrix.shape != (hi - lo, m.d_sae):

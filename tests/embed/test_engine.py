@@ -56,8 +56,10 @@ def test_long_document_is_windowed_not_truncated(reader: Reader, sae: SparseAuto
 
 
 def test_pooling_modes_agree(reader: Reader, sae: SparseAutoencoder) -> None:
-    results = {p: Embedder(reader, sae, EmbedConfig(pooling=p)).embed(TEXTS)[0].toarray()  # type: ignore[arg-type]
-               for p in ("max", "mean", "sum", "count", "binary")}
+    results = {
+        p: Embedder(reader, sae, EmbedConfig(pooling=p)).embed(TEXTS)[0].toarray()  # type: ignore[arg-type]
+        for p in ("max", "mean", "sum", "count", "binary")
+    }
     n_tokens = np.array([len(t) for t in reader.tokenize(TEXTS)], dtype=np.float32)
     active = results["max"] > 0
     assert ((results["binary"] > 0) == active).all() and set(np.unique(results["binary"])) <= {0.0, 1.0}
@@ -96,10 +98,14 @@ def test_chat_template_reading(reader: Reader, sae: SparseAutoencoder) -> None:
 def test_mismatched_sae_is_refused(reader: Reader, tmp_path: Path) -> None:
     from tests.conftest import build_topk_sae
 
-    wrong_width = SparseAutoencoder.from_disk(build_topk_sae(tmp_path / "a", 64, 32, 4, "blocks.15.hook_resid_post", "m"))
+    wrong_width = SparseAutoencoder.from_disk(
+        build_topk_sae(tmp_path / "a", 64, 32, 4, "blocks.15.hook_resid_post", "m")
+    )
     with pytest.raises(InputError, match="d_in=64"):
         Embedder(reader, wrong_width)
-    wrong_layer = SparseAutoencoder.from_disk(build_topk_sae(tmp_path / "b", 576, 32, 4, "blocks.3.hook_resid_post", "m"))
+    wrong_layer = SparseAutoencoder.from_disk(
+        build_topk_sae(tmp_path / "b", 576, 32, 4, "blocks.3.hook_resid_post", "m")
+    )
     with pytest.raises(InputError, match="reads block 3"):
         Embedder(reader, wrong_layer)
     with pytest.raises(InputError, match="unknown pooling"):
@@ -225,3 +231,13 @@ def test_embed_workers_setting(reader: Reader, sae: SparseAutoencoder, monkeypat
     monkeypatch.delenv("SAESCOPE_EMBED_WORKERS")
     with pytest.raises(InputError, match="workers must be"):
         Embedder(reader, sae, workers=0)
+
+
+def test_serial_progress_is_reported_batch_by_batch(reader: Reader, sae: SparseAutoencoder) -> None:
+    seen: list[tuple[int, int]] = []
+    Embedder(reader, sae, EmbedConfig(max_batch=3), workers=1).embed(
+        MANY, lambda p: seen.append((p.docs_done, p.tokens_done))
+    )
+    assert len(seen) == 8  # 24 one-window documents in batches of 3
+    assert [t for _, t in seen] == sorted({t for _, t in seen})  # tokens grow with every batch
+    assert seen[0][0] < len(MANY) and seen[-1][0] == len(MANY)
