@@ -294,7 +294,7 @@ class FusedDecoder:
         return flat, kept
 
     # The projections. With oneDNN, SiLU, the gating product and the residual adds run in the matmuls'
-    # epilogues, on packed weights (measured 8% faster than the plain MLP at 1,800 tokens in bf16).
+    # epilogues, on packed weights (the MLP 7-9% faster at 1,800 tokens in bf16: benchmarks/mlp_epilogues.py).
     # Without it, the residual add still rides on the matmul (addmm with beta=1).
 
     def _qkv(self, x: torch.Tensor, blk: _Block) -> torch.Tensor:
