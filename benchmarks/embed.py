@@ -137,8 +137,11 @@ def main() -> None:
     parser.add_argument("--baseline-docs", type=int, default=200)
     parser.add_argument("--corpus", choices=("reviews", "answers"), default="reviews",
                         help="Rotten Tomatoes snippets (25 tokens) or the reader's own answers (135 tokens)")
+    parser.add_argument("--workers", type=int, default=0, help="batches run at once (default: one per core)")
     parser.add_argument("--out", default=None, help="default benchmarks/results/embed.md (embed-answers.md)")
     args = parser.parse_args()
+    if args.workers:
+        os.environ["SAESCOPE_EMBED_WORKERS"] = str(args.workers)
     suffix = "" if args.corpus == "reviews" else "-answers"
     args.out = args.out or str(ROOT / "benchmarks" / "results" / f"embed{suffix}.md")
 
@@ -190,9 +193,10 @@ def main() -> None:
         "# Embedding benchmark (embedded default)",
         "",
         f"Command: `.venv/bin/python benchmarks/embed.py --docs {args.docs} --baseline-docs {args.baseline_docs}"
-        f"{' --corpus answers' if args.corpus == 'answers' else ''}`",
+        f"{' --corpus answers' if args.corpus == 'answers' else ''}{f' --workers {args.workers}' if args.workers else ''}`",
         f"Date: {dt.date.today().isoformat()}; machine: {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores; torch threads {__import__('torch').get_num_threads()}",
+        f"{os.cpu_count()} cores; torch threads {__import__('torch').get_num_threads()}; "
+        f"embedding workers {embedder.workers}",
         f"Reader {reader.model_id} cut after block {reader.layer} ({reader.dtype_name}, "
         f"{'fused forward' if reader.fused else 'Hugging Face forward'}); SAE {sae.id} ({sae.d_in}->{sae.d_sae}, {sae.dtype_name})",
         f"Documents: {len(texts)} {'Rotten Tomatoes review snippets' if args.corpus == 'reviews' else 'answers by the reader'}, "
