@@ -213,7 +213,8 @@ class Embedder:
         workers: batches run at once in threads, each with ``threads // workers`` intra-op threads;
             by default :func:`default_workers`. On a CPU, one single-threaded batch per core keeps the
             cores busy through the small element-wise kernels and Python glue that a multi-threaded
-            batch runs half-idle (8% more tokens/s on 2 cores: benchmarks/embed.py --workers 1 against the default). Vectors agree to float rounding.
+            batch runs half-idle (8% more tokens/s on 2 cores: ``benchmarks/embed.py --workers 1``
+            against the default). Vectors agree to float rounding.
 
     Raises:
         InputError: the SAE's width does not match the reader, or it reads another layer.
