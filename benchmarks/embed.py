@@ -81,6 +81,7 @@ def matmul_flops(seconds: float = 3.0, dtype: str = "float32") -> float:
             rates = [0.0] * threads
 
             def work(i: int, shape: tuple[int, int, int] = shape, rates: list[float] = rates) -> None:
+                torch.set_num_threads(1)  # a new thread's OpenMP count starts at the machine default
                 rates[i] = rate(*shape, seconds / 6)
 
             pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]

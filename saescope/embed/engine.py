@@ -160,6 +160,12 @@ def default_workers(device: str) -> int:
     return max(1, min(_torch_threads(), _MAX_WORKERS))
 
 
+def _set_worker_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+
+
 def _torch_threads() -> int:
     """torch's intra-op thread count outside any :func:`_intra_op_threads` section."""
     import torch
@@ -354,8 +360,16 @@ class Embedder:
             yield lambda bw: _Deferred(self._embed_batch, bw)
             return
         self.reader.prepare(self.config.chat_template)  # the shared prefix, once, before the threads
-        with _intra_op_threads(max(1, _torch_threads() // self.workers)):
-            pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="saescope-batch")
+        threads = max(1, _torch_threads() // self.workers)
+        with _intra_op_threads(threads):
+            # Each worker sets its own OpenMP thread count too: a new thread otherwise starts at the
+            # machine default, which oneDNN's matmuls use until an aten op first initialises it.
+            pool = ThreadPoolExecutor(
+                max_workers=self.workers,
+                thread_name_prefix="saescope-batch",
+                initializer=_set_worker_threads,
+                initargs=(threads,),
+            )
             try:
                 yield lambda bw: pool.submit(self._embed_batch, bw)
             finally:
