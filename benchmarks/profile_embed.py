@@ -24,6 +24,17 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 MATMUL_OPS = ("mkldnn::_linear_pointwise", "aten::mm", "aten::addmm")
 
 
+def _matmul_flops(name: str, shapes: list[list[int]]) -> float:
+    """FLOPs of one profiled matmul from its input shapes."""
+    if name == "aten::addmm":  # (bias, x, w)
+        (m, k), (_, n) = shapes[1], shapes[2]
+    elif name == "aten::mm":  # (x, w)
+        (m, k), (_, n) = shapes[0], shapes[1]
+    else:  # mkldnn::_linear_pointwise: (x, w, b, attr, scalars, algorithm) or .binary (x, other, w, b, attr)
+        (m, k), (n, _) = shapes[0], shapes[1] if len(shapes) == 6 else shapes[2]
+    return 2.0 * m * k * n
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--docs", type=int, default=300)
@@ -58,9 +69,7 @@ def main() -> None:
     for ev in prof.events():
         self_us[ev.name] += ev.self_cpu_time_total
         if ev.name in MATMUL_OPS and ev.input_shapes:
-            x, w = (ev.input_shapes[1], ev.input_shapes[2]) if ev.name == "aten::addmm" else ev.input_shapes[:2]
-            n_out = w[0] if ev.name == "mkldnn::_linear_pointwise" else w[1]
-            mm_flops += 2 * x[0] * x[1] * n_out
+            mm_flops += _matmul_flops(ev.name, ev.input_shapes)
             mm_us += ev.self_cpu_time_total
     total = sum(self_us.values())
     others = sorted(((us, name) for name, us in self_us.items() if name not in MATMUL_OPS), reverse=True)[:10]
