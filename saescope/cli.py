@@ -530,6 +530,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SaescopeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        hint = "; finished shards are kept: run the same command again to resume" if args.command == "embed" else ""
+        print(f"\ninterrupted{hint}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

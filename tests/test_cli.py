@@ -52,7 +52,7 @@ def test_ingest_info_and_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_killed_embed_resumes_byte_identical(tmp_path: Path, random_sae_dir: Path) -> None:
+def test_killed_or_interrupted_embed_resumes_byte_identical(tmp_path: Path, random_sae_dir: Path) -> None:
     src = _corpus(tmp_path / "c.jsonl", 96)
     homes = [tmp_path / "killed", tmp_path / "clean"]
     for home in homes:
@@ -70,12 +70,26 @@ def test_killed_embed_resumes_byte_identical(tmp_path: Path, random_sae_dir: Pat
     assert 3 <= done_at_kill < 24, "the kill should land mid-run"
     info = json.loads(run(homes[0], "info", "docs", "--json").stdout)
     assert info["embeddings"][0]["complete"] is False
-    run(homes[0], *args)
-    run(homes[1], *args)
+    # Ctrl-C (SIGINT) mid-run in a third home: a short message and exit code 130, no traceback.
+    homes.append(tmp_path / "interrupted")
+    run(homes[2], "ingest", "docs", str(src), "--id-column", "id")
+    int_root = homes[2] / "datasets" / "docs" / "embeddings"
+    with (tmp_path / "stderr.txt").open("w") as err:
+        env_int = {**os.environ, "SAESCOPE_HOME": str(homes[2])}
+        proc = subprocess.Popen([*BIN, *args], env=env_int, stdout=subprocess.DEVNULL, stderr=err)
+        while time.time() < deadline and len(list(int_root.rglob("shard-*.safetensors"))) < 3:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130
+    message = (tmp_path / "stderr.txt").read_text()
+    assert "interrupted; finished shards are kept: run the same command again to resume" in message
+    assert "Traceback" not in message
+    for home in homes:
+        run(home, *args)
     shards = [sorted((h / "datasets" / "docs" / "embeddings").rglob("shard-*.safetensors")) for h in homes]
-    assert len(shards[0]) == len(shards[1]) == 24
-    for a, b in zip(*shards, strict=True):
-        assert a.name == b.name and a.read_bytes() == b.read_bytes()
+    assert len(shards[0]) == len(shards[1]) == len(shards[2]) == 24
+    for a, b, c in zip(*shards, strict=True):
+        assert a.name == b.name == c.name and a.read_bytes() == b.read_bytes() == c.read_bytes()
     assert not list(emb_root.rglob("*.tmp"))
     info = json.loads(run(homes[0], "info", "docs", "--json").stdout)
     assert info["embeddings"][0]["complete"] is True and info["embeddings"][0]["n_docs"] == 96
