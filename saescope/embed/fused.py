@@ -199,8 +199,8 @@ class FusedDecoder:
 
         On CPU, windows up to 512 keys use two batched matmuls and a softmax: the fused kernel's per-row
         overhead dominates there (2.6 ms against 0.8 ms for 64 windows of 27 tokens), and in the
-        embedder the matmuls stayed ahead up to 512 keys (model answers of 135 tokens on average:
-        80% of the roofline against 75% with the kernel from 64 keys up). Beyond that, or where the
+        embedder the matmuls stayed ahead up to 512 keys (``benchmarks/embed.py --corpus answers``,
+        128 tokens on average: 78% of the roofline against 72% with the kernel from 64 keys up). Beyond that, or where the
         score tensor would be large, and on GPUs, the fused kernel runs.
         """
         n_keys = k.shape[2]
