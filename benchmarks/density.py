@@ -37,9 +37,11 @@ def main() -> None:
         matrix, _ = Embedder(reader, sae, EmbedConfig()).embed(texts)
         active = np.diff(matrix.indptr)
         doc_freq = (matrix > 0).sum(axis=0).A1 / matrix.shape[0]
-        print(f"fraction {frac}: active latents/doc mean {active.mean():.1f}, sd {active.std():.1f}, "
-              f"median {np.median(active):.0f}; latents in >50% of docs {int((doc_freq > 0.5).sum())}, "
-              f">90% {int((doc_freq > 0.9).sum())}; latents firing anywhere {int((doc_freq > 0).sum())}")
+        print(
+            f"fraction {frac}: active latents/doc mean {active.mean():.1f}, sd {active.std():.1f}, "
+            f"median {np.median(active):.0f}; latents in >50% of docs {int((doc_freq > 0.5).sum())}, "
+            f">90% {int((doc_freq > 0.9).sum())}; latents firing anywhere {int((doc_freq > 0).sum())}"
+        )
 
 
 if __name__ == "__main__":

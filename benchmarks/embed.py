@@ -136,8 +136,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--docs", type=int, default=1000)
     parser.add_argument("--baseline-docs", type=int, default=200)
-    parser.add_argument("--corpus", choices=("reviews", "answers"), default="reviews",
-                        help="Rotten Tomatoes snippets (25 tokens) or the reader's own answers (135 tokens)")
+    parser.add_argument(
+        "--corpus",
+        choices=("reviews", "answers"),
+        default="reviews",
+        help="Rotten Tomatoes snippets (25 tokens) or the reader's own answers (135 tokens)",
+    )
     parser.add_argument("--workers", type=int, default=0, help="batches run at once (default: one per core)")
     parser.add_argument("--out", default=None, help="default benchmarks/results/embed.md (embed-answers.md)")
     args = parser.parse_args()

@@ -53,11 +53,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from saescope.store.ingest import IngestOptions, read_documents
 
     ws = _workspace(args)
-    opts = IngestOptions(text_column=args.text_column, id_column=args.id_column, skip_invalid=args.skip_invalid,
-                         format=args.format)
+    opts = IngestOptions(
+        text_column=args.text_column, id_column=args.id_column, skip_invalid=args.skip_invalid, format=args.format
+    )
     frame, report = read_documents(Path(args.path), opts)
-    ds = ws.store.create(args.name, frame, source=str(Path(args.path).resolve()), skipped=report.skipped,
-                         overwrite=args.overwrite)
+    ds = ws.store.create(
+        args.name, frame, source=str(Path(args.path).resolve()), skipped=report.skipped, overwrite=args.overwrite
+    )
     info = ds.info
     if args.json:
         _print_json(info)
@@ -93,18 +95,22 @@ def cmd_embed(args: argparse.Namespace) -> int:
     choice = SAEChoice.parse(args.sae, args.sae_release, args.sae_id)
     bar, update = _progress_bar(ds.info.n_docs, f"embed {args.name}")
     try:
-        manifest = ws.embed(args.name, choice, _embed_config(args), reader=args.reader, shard_size=args.shard_size,
-                            progress=update)
+        manifest = ws.embed(
+            args.name, choice, _embed_config(args), reader=args.reader, shard_size=args.shard_size, progress=update
+        )
     finally:
         bar.close()
     if args.json:
         _print_json(manifest)
     else:
         s = manifest.stats
-        print(f"embedded {manifest.n_docs} documents of {args.name!r} with {manifest.spec.sae['id']} "
-              f"(key {manifest.key})")
-        print(f"active latents per document: mean {s['active_latents_mean']:.1f}, sd {s['active_latents_std']:.1f}, "
-              f"median {s['active_latents_median']:.0f}; {int(s['tokens_total']):,} tokens")
+        print(
+            f"embedded {manifest.n_docs} documents of {args.name!r} with {manifest.spec.sae['id']} (key {manifest.key})"
+        )
+        print(
+            f"active latents per document: mean {s['active_latents_mean']:.1f}, sd {s['active_latents_std']:.1f}, "
+            f"median {s['active_latents_median']:.0f}; {int(s['tokens_total']):,} tokens"
+        )
     return 0
 
 
@@ -115,9 +121,13 @@ def cmd_info(args: argparse.Namespace) -> int:
         for name in ws.store.names():
             ds = ws.store.open(name)
             embs = [e.manifest for e in ds.embeddings()]
-            rows.append({"name": name, "n_docs": ds.info.n_docs,
-                         "embeddings": [{"key": m.key, "sae": m.spec.sae.get("id"), "complete": m.complete}
-                                        for m in embs]})
+            rows.append(
+                {
+                    "name": name,
+                    "n_docs": ds.info.n_docs,
+                    "embeddings": [{"key": m.key, "sae": m.spec.sae.get("id"), "complete": m.complete} for m in embs],
+                }
+            )
         if args.json:
             _print_json({"root": str(ws.store.root), "datasets": rows})
         else:
@@ -125,9 +135,22 @@ def cmd_info(args: argparse.Namespace) -> int:
             if not rows:
                 print("no datasets yet: `saescope ingest NAME FILE`")
             else:
-                print(_table([(r["name"], r["n_docs"], ", ".join(
-                    f"{e['sae']}{'' if e['complete'] else ' (incomplete)'}" for e in r["embeddings"]) or "-")
-                    for r in rows], ["dataset", "docs", "embeddings"]))
+                print(
+                    _table(
+                        [
+                            (
+                                r["name"],
+                                r["n_docs"],
+                                ", ".join(
+                                    f"{e['sae']}{'' if e['complete'] else ' (incomplete)'}" for e in r["embeddings"]
+                                )
+                                or "-",
+                            )
+                            for r in rows
+                        ],
+                        ["dataset", "docs", "embeddings"],
+                    )
+                )
         return 0
     ds = ws.dataset(args.name)
     info = ds.info
@@ -142,8 +165,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     for e in embs:
         state = "complete" if e["complete"] else f"incomplete ({e['done_shards']} shards done)"
         cfg = e["spec"]["config"]
-        print(f"embedding {e['key']}: sae {e['spec']['sae']['id']}, reader {e['spec']['reader']['id']} "
-              f"block {e['spec']['reader']['layer']}, pooling {cfg['pooling']}, {state}")
+        print(
+            f"embedding {e['key']}: sae {e['spec']['sae']['id']}, reader {e['spec']['reader']['id']} "
+            f"block {e['spec']['reader']['layer']}, pooling {cfg['pooling']}, {state}"
+        )
         if e["stats"]:
             s = e["stats"]
             print(f"  active latents/doc: mean {s['active_latents_mean']}, sd {s['active_latents_std']}")
@@ -161,21 +186,47 @@ def cmd_top_features(args: argparse.Namespace) -> int:
     order = vec.indices[(-vec.data).argsort(kind="stable")][: args.k]
     acts = dict(zip(vec.indices.tolist(), vec.data.tolist(), strict=True))
     doc_freq = (matrix[:, order] > 0).sum(axis=0).A1 / max(matrix.shape[0], 1)
-    feats = [{"latent": int(i), "activation": round(acts[int(i)], 3), "doc_frequency": round(float(f), 4),
-              "label": book.text(int(i))} for i, f in zip(order, doc_freq, strict=True)]
+    feats = [
+        {
+            "latent": int(i),
+            "activation": round(acts[int(i)], 3),
+            "doc_frequency": round(float(f), 4),
+            "label": book.text(int(i)),
+        }
+        for i, f in zip(order, doc_freq, strict=True)
+    ]
     evidence: dict[int, list[Any]] = {}
     if args.evidence:
         ev = ws.evidence(args.name, args.doc_id, [f["latent"] for f in feats[: args.evidence]], args.sae)
-        evidence = {k: [(e.token, round(e.activation, 2)) for e in sorted(v, key=lambda e: -e.activation)[:5]]
-                    for k, v in ev.items()}
+        evidence = {
+            k: [(e.token, round(e.activation, 2)) for e in sorted(v, key=lambda e: -e.activation)[:5]]
+            for k, v in ev.items()
+        }
     text = str(ds.documents(["text"])["text"].iloc[row])
     if args.json:
-        _print_json({"dataset": args.name, "doc_id": args.doc_id, "n_active": int(vec.nnz), "features": feats,
-                     "evidence": {str(k): v for k, v in evidence.items()}})
+        _print_json(
+            {
+                "dataset": args.name,
+                "doc_id": args.doc_id,
+                "n_active": int(vec.nnz),
+                "features": feats,
+                "evidence": {str(k): v for k, v in evidence.items()},
+            }
+        )
         return 0
-    print(f"{args.name}/{args.doc_id}: {vec.nnz} active latents. Text: {text[:200]!r}{'...' if len(text) > 200 else ''}")
-    rows = [(f["latent"], f"{f['activation']:.2f}", f"{f['doc_frequency']:.1%}", f["label"][:70],
-             " ".join(f"{t!r}" for t, _ in evidence.get(f["latent"], [])[:3])) for f in feats]
+    print(
+        f"{args.name}/{args.doc_id}: {vec.nnz} active latents. Text: {text[:200]!r}{'...' if len(text) > 200 else ''}"
+    )
+    rows = [
+        (
+            f["latent"],
+            f"{f['activation']:.2f}",
+            f"{f['doc_frequency']:.1%}",
+            f["label"][:70],
+            " ".join(f"{t!r}" for t, _ in evidence.get(f["latent"], [])[:3]),
+        )
+        for f in feats
+    ]
     print(_table(rows, ["latent", "act", "in docs", "label", "firing tokens" if evidence else ""]))
     return 0
 
@@ -187,9 +238,16 @@ def cmd_train_sae(args: argparse.Namespace) -> int:
     from saescope.training.train import TrainConfig
 
     os.environ.setdefault("WANDB_MODE", "disabled")
-    cfg = TrainConfig(layer=args.layer, d_sae=args.d_sae, k=args.k, training_samples=args.samples,
-                      n_prompts=args.prompts, seed=args.seed, aux_loss_coefficient=args.aux_coefficient,
-                      dead_feature_window=args.dead_window)
+    cfg = TrainConfig(
+        layer=args.layer,
+        d_sae=args.d_sae,
+        k=args.k,
+        training_samples=args.samples,
+        n_prompts=args.prompts,
+        seed=args.seed,
+        aux_loss_coefficient=args.aux_coefficient,
+        dead_feature_window=args.dead_window,
+    )
     out = Path(args.out) if args.out else DEFAULT_SAE_DIR
     work = Path(args.work) if args.work else cache_home() / "train-sae"
     quality = train_default_sae(out, work, cfg, regenerate=args.regenerate, max_docs=args.max_docs)
@@ -197,8 +255,10 @@ def cmd_train_sae(args: argparse.Namespace) -> int:
         _print_json(quality.__dict__)
     else:
         print(f"saved to {out}")
-        print(f"held-out FVU {quality.fvu:.3f}, L0 {quality.l0:.1f}, dead {quality.dead_fraction:.1%} of "
-              f"{quality.d_sae} latents; {quality.train_tokens:,} train / {quality.held_out_tokens:,} held-out tokens")
+        print(
+            f"held-out FVU {quality.fvu:.3f}, L0 {quality.l0:.1f}, dead {quality.dead_fraction:.1%} of "
+            f"{quality.d_sae} latents; {quality.train_tokens:,} train / {quality.held_out_tokens:,} held-out tokens"
+        )
     return 0
 
 
@@ -234,8 +294,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if args.by:
         if not args.target:
             raise SaescopeError("--by needs --target (the value compared against all others)")
-        result: Any = queries.diff_by_column(ws, args.a, args.by, args.target, where=args.where_a, sae=args.sae,
-                                             **opts)
+        result: Any = queries.diff_by_column(ws, args.a, args.by, args.target, where=args.where_a, sae=args.sae, **opts)
         return _emit(result, args.json)
     a = _docset(args.a, args.where_a, args.sae)
     b = _docset(args.b or args.a, args.where_b, args.sae)
@@ -258,8 +317,12 @@ def cmd_correlations(args: argparse.Namespace) -> int:
     ds = _docset(args.name, args.where, args.sae)
     if args.column:
         return _emit(queries.metadata_association(ws, ds, args.column, top_k=args.top_k), args.json)
-    return _emit(queries.correlations(ws, ds, dissimilar_labels=args.dissimilar, min_cooc=args.min_cooc,
-                                      top_k=args.top_k, cursor=args.cursor), args.json)
+    return _emit(
+        queries.correlations(
+            ws, ds, dissimilar_labels=args.dissimilar, min_cooc=args.min_cooc, top_k=args.top_k, cursor=args.cursor
+        ),
+        args.json,
+    )
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -269,17 +332,30 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     latents = [int(x) for x in args.latents.split(",")] if args.latents else None
     if not (args.axis or latents or args.dense):
         raise SaescopeError("name an axis (--axis 'tone'), latents (--latents 1,2) or use --dense")
-    return _emit(queries.cluster(ws, _docset(args.name, args.where, args.sae), axis=args.axis, latents=latents,
-                                 dense=args.dense, k=args.k), args.json)
+    return _emit(
+        queries.cluster(
+            ws, _docset(args.name, args.where, args.sae), axis=args.axis, latents=latents, dense=args.dense, k=args.k
+        ),
+        args.json,
+    )
 
 
 def cmd_retrieve(args: argparse.Namespace) -> int:
     from saescope import queries
 
     ws = _workspace(args)
-    return _emit(queries.retrieve(ws, _docset(args.name, args.where, args.sae), args.query,
-                                  positives=args.positive or (), dense=args.dense, top_k=args.top_k,
-                                  cursor=args.cursor), args.json)
+    return _emit(
+        queries.retrieve(
+            ws,
+            _docset(args.name, args.where, args.sae),
+            args.query,
+            positives=args.positive or (),
+            dense=args.dense,
+            top_k=args.top_k,
+            cursor=args.cursor,
+        ),
+        args.json,
+    )
 
 
 def cmd_features_search(args: argparse.Namespace) -> int:
@@ -293,8 +369,12 @@ def cmd_feature_show(args: argparse.Namespace) -> int:
     from saescope import queries
 
     ws = _workspace(args)
-    return _emit(queries.feature_details(ws, args.name, args.latent, n_top=args.top, evidence=not args.no_evidence,
-                                         sae=args.sae), args.json)
+    return _emit(
+        queries.feature_details(
+            ws, args.name, args.latent, n_top=args.top, evidence=not args.no_evidence, sae=args.sae
+        ),
+        args.json,
+    )
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -321,10 +401,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from saescope.server.run import serve_http, serve_stdio
 
     llm = LLMSettings.from_env(provider=args.llm, base_url=args.llm_base_url, model=args.llm_model)
-    config = ServerConfig(home=Path(args.home) if args.home else None,
-                          roots=[Path(r) for r in args.root] if args.root else [Path.cwd()],
-                          max_bytes=args.max_bytes, max_documents=args.max_documents, sae=args.sae,
-                          device=args.device, llm=llm, llm_prices=Path(args.llm_prices) if args.llm_prices else None)
+    config = ServerConfig(
+        home=Path(args.home) if args.home else None,
+        roots=[Path(r) for r in args.root] if args.root else [Path.cwd()],
+        max_bytes=args.max_bytes,
+        max_documents=args.max_documents,
+        sae=args.sae,
+        device=args.device,
+        llm=llm,
+        llm_prices=Path(args.llm_prices) if args.llm_prices else None,
+    )
     if args.transport == "http":
         serve_http(config, host=args.host, port=args.port, token=args.token or os.environ.get("SAESCOPE_TOKEN"))
     else:
@@ -390,8 +476,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("doc_id")
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--sae", help="SAE id or embedding key, when the dataset has several embeddings")
-    p.add_argument("--evidence", type=int, default=0, metavar="N",
-                   help="show the firing tokens of the top N latents (runs the reader)")
+    p.add_argument(
+        "--evidence",
+        type=int,
+        default=0,
+        metavar="N",
+        help="show the firing tokens of the top N latents (runs the reader)",
+    )
     p.add_argument("--device")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_top_features)
@@ -405,10 +496,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=4_000_000, help="training samples (token vectors)")
     p.add_argument("--prompts", type=int, default=1700, help="prompts the reader answers for the corpus")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--aux-coefficient", type=float, default=TrainConfig.aux_loss_coefficient,
-                   help="weight of the AuxK loss that revives dead latents")
-    p.add_argument("--dead-window", type=int, default=TrainConfig.dead_feature_window,
-                   help="batches without firing after which the AuxK loss treats a latent as dead")
+    p.add_argument(
+        "--aux-coefficient",
+        type=float,
+        default=TrainConfig.aux_loss_coefficient,
+        help="weight of the AuxK loss that revives dead latents",
+    )
+    p.add_argument(
+        "--dead-window",
+        type=int,
+        default=TrainConfig.dead_feature_window,
+        help="batches without firing after which the AuxK loss treats a latent as dead",
+    )
     p.add_argument("--regenerate", action="store_true", help="re-generate the reader's responses")
     p.add_argument("--max-docs", type=int, help="use a random subset of the corpus (quick trials)")
     p.add_argument("--json", action="store_true")
@@ -500,20 +599,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     p.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=8765, help="HTTP: port")
-    p.add_argument("--token", help="HTTP: bearer token clients must send (default: $SAESCOPE_TOKEN, else a new "
-                                   "one printed to stderr)")
-    p.add_argument("--root", action="append", metavar="DIR",
-                   help="folder whose files ingest_documents may read (repeatable; default: the current folder)")
+    p.add_argument(
+        "--token",
+        help="HTTP: bearer token clients must send (default: $SAESCOPE_TOKEN, else a new one printed to stderr)",
+    )
+    p.add_argument(
+        "--root",
+        action="append",
+        metavar="DIR",
+        help="folder whose files ingest_documents may read (repeatable; default: the current folder)",
+    )
     p.add_argument("--max-bytes", type=int, default=200_000_000, help="largest input one ingest may read")
     p.add_argument("--max-documents", type=int, default=200_000, help="most documents one ingest may store")
     p.add_argument("--sae", default="default", help="SAE embed_dataset uses when a call names none")
     p.add_argument("--device", help="cuda, cpu or mps (default: best available)")
-    p.add_argument("--llm", choices=["auto", "sampling", "openai", "none"],
-                   help="LLM for labels and hypotheses (default: $SAESCOPE_LLM_PROVIDER or auto: an OpenAI-compatible "
-                        "endpoint when configured, else the client's model by MCP sampling)")
+    p.add_argument(
+        "--llm",
+        choices=["auto", "sampling", "openai", "none"],
+        help="LLM for labels and hypotheses (default: $SAESCOPE_LLM_PROVIDER or auto: an OpenAI-compatible "
+        "endpoint when configured, else the client's model by MCP sampling)",
+    )
     p.add_argument("--llm-base-url", help="OpenAI-compatible endpoint (default: $SAESCOPE_LLM_BASE_URL)")
-    p.add_argument("--llm-model", help="model at that endpoint (default: $SAESCOPE_LLM_MODEL); the key comes "
-                                       "from $SAESCOPE_LLM_API_KEY or $OPENAI_API_KEY")
+    p.add_argument(
+        "--llm-model",
+        help="model at that endpoint (default: $SAESCOPE_LLM_MODEL); the key comes "
+        "from $SAESCOPE_LLM_API_KEY or $OPENAI_API_KEY",
+    )
     p.add_argument("--llm-prices", help="price table for the cost ledger (default: the shipped prices.json)")
     p.set_defaults(func=cmd_serve)
     return parser
@@ -522,8 +633,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         return int(args.func(args))

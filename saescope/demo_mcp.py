@@ -54,8 +54,9 @@ async def _run(home: Path) -> int:
                 raise RuntimeError(f"{name} failed")
             return result
 
-        await call("ingest_documents", {"name": DATASET, "path": DEMO_CORPUS.name, "id_column": "id",
-                                        "overwrite": True})
+        await call(
+            "ingest_documents", {"name": DATASET, "path": DEMO_CORPUS.name, "id_column": "id", "overwrite": True}
+        )
         job = await call("embed_dataset", {"dataset": DATASET})
         job_id = (job.structured_content or {}).get("job_id")
 
@@ -76,9 +77,14 @@ async def _run(home: Path) -> int:
             await call("feature_details", {"dataset": DATASET, "latent": top, "n_top": 3})
             cited = [int(r["latent"]) for r in rows[:3] if r["diff"] < 0]
             if cited:
-                await call("verify_hypothesis", {**sides, "latents": cited,
-                                                 "hypothesis": "negative reviews end more sentences on a note "
-                                                               "of complaint"})
+                await call(
+                    "verify_hypothesis",
+                    {
+                        **sides,
+                        "latents": cited,
+                        "hypothesis": "negative reviews end more sentences on a note of complaint",
+                    },
+                )
     shutil.rmtree(files, ignore_errors=True)
     return 0
 

@@ -180,17 +180,27 @@ def read_label_file(path: Path, *, source: str | None = None) -> list[LatentLabe
             if not text:
                 continue
             score = rec.get("score")
-            label = FeatureLabel(source=source or "neuronpedia", text=text,
-                                 score=float(score) if isinstance(score, int | float) else None,
-                                 model=rec.get("explanationModelName") or rec.get("model"))
+            label = FeatureLabel(
+                source=source or "neuronpedia",
+                text=text,
+                score=float(score) if isinstance(score, int | float) else None,
+                model=rec.get("explanationModelName") or rec.get("model"),
+            )
             by_latent.setdefault(latent, LatentLabels(latent=latent)).labels.append(label)
             continue
         if all(str(k).lstrip("-").isdigit() for k in rec):
             for key, value in rec.items():
-                text = value if isinstance(value, str) else str((value or {}).get("label", "")) if isinstance(value, dict) else ""
+                text = (
+                    value
+                    if isinstance(value, str)
+                    else str((value or {}).get("label", ""))
+                    if isinstance(value, dict)
+                    else ""
+                )
                 if text.strip():
                     by_latent.setdefault(int(key), LatentLabels(latent=int(key))).labels.append(
-                        FeatureLabel(source=source or "provider", text=text.strip()))
+                        FeatureLabel(source=source or "provider", text=text.strip())
+                    )
             continue
         raise InputError(
             f"{path}: record {n} is not a label: expected Neuronpedia fields (index, description), "

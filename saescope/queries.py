@@ -78,8 +78,9 @@ def resolve(ws: Workspace, docset: DocSet, *, min_docs: int = 1) -> Resolved:
 
 
 def _same_space(*sets: Resolved) -> None:
-    specs = {(s.embedding.manifest.spec.sae.get("id"), str(sorted(s.embedding.manifest.spec.config.items())))
-             for s in sets}
+    specs = {
+        (s.embedding.manifest.spec.sae.get("id"), str(sorted(s.embedding.manifest.spec.config.items()))) for s in sets
+    }
     if len(specs) > 1:
         raise InputError(
             "these document sets were embedded with different SAEs or pooling settings, so their latents "
@@ -98,8 +99,16 @@ def diff(ws: Workspace, a: DocSet, b: DocSet, **options: Any) -> an.SetDiff:
     overlap = np.intersect1d(ra.rows, rb.rows) if a.dataset == b.dataset else np.array([])
     if len(overlap):
         log.warning("%d documents are in both sets", len(overlap))
-    return an.diff_sets(ra.X, rb.X, labels_for(ws, ra.embedding), doc_ids_a=ra.doc_ids, doc_ids_b=rb.doc_ids,
-                        name_a=a.name, name_b=b.name, **options)
+    return an.diff_sets(
+        ra.X,
+        rb.X,
+        labels_for(ws, ra.embedding),
+        doc_ids_a=ra.doc_ids,
+        doc_ids_b=rb.doc_ids,
+        name_a=a.name,
+        name_b=b.name,
+        **options,
+    )
 
 
 def diff_paired(ws: Workspace, a: DocSet, b: DocSet, key: str, **options: Any) -> an.PairedDiff:
@@ -122,13 +131,28 @@ def diff_paired(ws: Workspace, a: DocSet, b: DocSet, key: str, **options: Any) -
     if len(common) == 0:
         raise InputError(f"no {key!r} value is shared by {a.name} and {b.name}; nothing to pair")
     ia, ib = ka[common].to_numpy(), kb[common].to_numpy()
-    result = an.diff_paired(ra.X[ia], rb.X[ib], labels_for(ws, ra.embedding), doc_ids=np.asarray(common),
-                            name_a=a.name, name_b=b.name, **options)
+    result = an.diff_paired(
+        ra.X[ia],
+        rb.X[ib],
+        labels_for(ws, ra.embedding),
+        doc_ids=np.asarray(common),
+        name_a=a.name,
+        name_b=b.name,
+        **options,
+    )
     return result
 
 
-def diff_by_column(ws: Workspace, dataset: str, column: str, target: str, *, where: str | None = None,
-                   sae: str | None = None, **options: Any) -> an.OneVsMany:
+def diff_by_column(
+    ws: Workspace,
+    dataset: str,
+    column: str,
+    target: str,
+    *,
+    where: str | None = None,
+    sae: str | None = None,
+    **options: Any,
+) -> an.OneVsMany:
     """One value of ``column`` (e.g. one model) against every other value: the paper's target-vs-others.
 
     Raises:
@@ -145,27 +169,36 @@ def diff_by_column(ws: Workspace, dataset: str, column: str, target: str, *, whe
     if not others:
         raise InputError(f"{column!r} has only the value {target!r}; nothing to compare against")
     X = base.X
-    return an.diff_one_vs_many(X[values == target], [X[values == g] for g in others],
-                               labels_for(ws, base.embedding), others, target_name=target,
-                               doc_ids_target=base.doc_ids[values == target], **options)
+    return an.diff_one_vs_many(
+        X[values == target],
+        [X[values == g] for g in others],
+        labels_for(ws, base.embedding),
+        others,
+        target_name=target,
+        doc_ids_target=base.doc_ids[values == target],
+        **options,
+    )
 
 
-def correlations(ws: Workspace, docset: DocSet, *, dissimilar_labels: float | None = None,
-                 **options: Any) -> an.Cooccurrence:
+def correlations(
+    ws: Workspace, docset: DocSet, *, dissimilar_labels: float | None = None, **options: Any
+) -> an.Cooccurrence:
     """Latent pairs that co-occur unexpectedly often (NPMI); optionally only pairs with unlike labels."""
     r = resolve(ws, docset, min_docs=2)
     emb_labels = None
     if dissimilar_labels is not None:
         emb_labels = label_embeddings(ws, r.embedding)
-    return an.latent_cooccurrence(r.X, labels_for(ws, r.embedding), label_embeddings=emb_labels,
-                                  max_label_similarity=dissimilar_labels, **options)
+    return an.latent_cooccurrence(
+        r.X, labels_for(ws, r.embedding), label_embeddings=emb_labels, max_label_similarity=dissimilar_labels, **options
+    )
 
 
 def metadata_association(ws: Workspace, docset: DocSet, column: str, **options: Any) -> an.MetadataAssociation:
     """Latents that track a metadata column: per-category enrichment, or rank correlation over numbers/dates."""
     r = resolve(ws, docset, min_docs=3)
-    return an.latent_metadata_association(r.X, r.meta.reset_index(drop=True), column,
-                                          labels_for(ws, r.embedding), **options)
+    return an.latent_metadata_association(
+        r.X, r.meta.reset_index(drop=True), column, labels_for(ws, r.embedding), **options
+    )
 
 
 # --- label embeddings ---------------------------------------------------------------------
@@ -213,8 +246,15 @@ def axis_scores(ws: Workspace, emb: Embedding, text: str) -> np.ndarray:
 # --- clustering, retrieval, inspection ----------------------------------------------------
 
 
-def cluster(ws: Workspace, docset: DocSet, *, axis: str | None = None, latents: Sequence[int] | None = None,
-            dense: bool = False, **options: Any) -> an.Clustering:
+def cluster(
+    ws: Workspace,
+    docset: DocSet,
+    *,
+    axis: str | None = None,
+    latents: Sequence[int] | None = None,
+    dense: bool = False,
+    **options: Any,
+) -> an.Clustering:
     """Cluster documents along an axis (words and/or latent ids), or on dense sentence embeddings.
 
     Raises:
@@ -225,8 +265,14 @@ def cluster(ws: Workspace, docset: DocSet, *, axis: str | None = None, latents: 
         texts = ws.dataset(docset.dataset).documents(["text"])["text"].to_numpy()[r.rows].tolist()
         return an.cluster_dense(sentence_encoder().encode(texts), doc_ids=r.doc_ids, **options)
     scores = axis_scores(ws, r.embedding, axis) if axis else None
-    return an.cluster_documents(r.X, labels_for(ws, r.embedding), doc_ids=r.doc_ids,
-                                axis_latents=list(latents) if latents else None, axis_scores=scores, **options)
+    return an.cluster_documents(
+        r.X,
+        labels_for(ws, r.embedding),
+        doc_ids=r.doc_ids,
+        axis_latents=list(latents) if latents else None,
+        axis_scores=scores,
+        **options,
+    )
 
 
 class Retrieval(BaseModel):
@@ -244,8 +290,18 @@ class Retrieval(BaseModel):
         return "\n".join(parts)
 
 
-def retrieve(ws: Workspace, docset: DocSet, query: str, *, positives: Sequence[str] = (), latents: Sequence[int] = (),
-             n_latents: int = 8, dense: bool = False, top_k: int = 10, cursor: int = 0) -> Retrieval:
+def retrieve(
+    ws: Workspace,
+    docset: DocSet,
+    query: str,
+    *,
+    positives: Sequence[str] = (),
+    latents: Sequence[int] = (),
+    n_latents: int = 8,
+    dense: bool = False,
+    top_k: int = 10,
+    cursor: int = 0,
+) -> Retrieval:
     """Rank documents by a property in words: label-similar latents (refined by positive examples).
 
     Raises:
@@ -263,13 +319,23 @@ def retrieve(ws: Workspace, docset: DocSet, query: str, *, positives: Sequence[s
         pos_rows = where
     q = sentence_encoder().encode([query])[0] if query.strip() else None
     if q is not None:
-        chosen = an.select_property_latents(label_embeddings(ws, r.embedding), q, top_n=n_latents,
-                                            labels=labels_for(ws, r.embedding), positives=pos_rows, X=r.X)
+        chosen = an.select_property_latents(
+            label_embeddings(ws, r.embedding),
+            q,
+            top_n=n_latents,
+            labels=labels_for(ws, r.embedding),
+            positives=pos_rows,
+            X=r.X,
+        )
     else:
         book = labels_for(ws, r.embedding)
-        chosen = an.PropertyLatents(n_positives=0, latents=[
-            an.PropertyLatent(latent=int(i), label=book.text(int(i)), similarity=1.0, weight=1.0, lift=None)
-            for i in latents])
+        chosen = an.PropertyLatents(
+            n_positives=0,
+            latents=[
+                an.PropertyLatent(latent=int(i), label=book.text(int(i)), similarity=1.0, weight=1.0, lift=None)
+                for i in latents
+            ],
+        )
     weights = chosen.weights()
     for i in latents:
         weights[int(i)] = max(weights.get(int(i), 0.0), 1.0)
@@ -278,19 +344,24 @@ def retrieve(ws: Workspace, docset: DocSet, query: str, *, positives: Sequence[s
     if dense and q is not None:
         texts = ws.dataset(docset.dataset).documents(["text"])["text"].to_numpy()[r.rows].tolist()
         E = sentence_encoder().encode(texts)
-        dense_ranked = an.rank_dense(E, q, top_k=top_k, cursor=cursor,
-                                     doc_ids=r.doc_ids)
+        dense_ranked = an.rank_dense(E, q, top_k=top_k, cursor=cursor, doc_ids=r.doc_ids)
     return Retrieval(query=query, latents=chosen, sae_ranking=ranked, dense_ranking=dense_ranked)
 
 
-def search_features(ws: Workspace, dataset: str, query: str, *, top_k: int = 20, semantic: bool = True,
-                    sae: str | None = None) -> an.LatentMatches:
+def search_features(
+    ws: Workspace, dataset: str, query: str, *, top_k: int = 20, semantic: bool = True, sae: str | None = None
+) -> an.LatentMatches:
     """Latents whose labels match ``query`` (words, and label-embedding similarity)."""
     emb = ws.embedding(dataset, sae)
     book = labels_for(ws, emb)
     if semantic:
-        return an.search_latents(book, query, label_embeddings=label_embeddings(ws, emb),
-                                 query_embedding=sentence_encoder().encode([query])[0], top_k=top_k)
+        return an.search_latents(
+            book,
+            query,
+            label_embeddings=label_embeddings(ws, emb),
+            query_embedding=sentence_encoder().encode([query])[0],
+            top_k=top_k,
+        )
     return an.search_latents(book, query, top_k=top_k)
 
 
@@ -334,8 +405,9 @@ def highlight(text: str, tokens: Sequence[tuple[int, str, float]], tokenizer: An
     return ("..." if lo else "") + out[lo : lo + width] + ("..." if lo + width < len(out) else "")
 
 
-def feature_details(ws: Workspace, dataset: str, latent: int, *, n_top: int = 5, evidence: bool = True,
-                    sae: str | None = None) -> FeatureDetails:
+def feature_details(
+    ws: Workspace, dataset: str, latent: int, *, n_top: int = 5, evidence: bool = True, sae: str | None = None
+) -> FeatureDetails:
     """Show one latent: labels, dataset frequency, top documents with firing tokens, non-firing examples."""
     emb, matrix = ws.matrix(dataset, sae)
     ds = ws.dataset(dataset)
@@ -343,8 +415,9 @@ def feature_details(ws: Workspace, dataset: str, latent: int, *, n_top: int = 5,
     book = labels_for(ws, emb)
     summary = an.latent_summary(matrix, latent, book, doc_ids, n_top=n_top)
     rec = book.get(latent)
-    details = FeatureDetails(summary=summary, labels=[lab.model_dump() for lab in rec.labels],
-                             top_tokens=rec.top_tokens)
+    details = FeatureDetails(
+        summary=summary, labels=[lab.model_dump() for lab in rec.labels], top_tokens=rec.top_tokens
+    )
     if evidence and summary.top_docs:
         texts = ds.documents(["text"])
         embedder = ws.embedder_of(emb)
@@ -352,12 +425,20 @@ def feature_details(ws: Workspace, dataset: str, latent: int, *, n_top: int = 5,
             text = str(texts["text"].iloc[top.row])
             ev = embedder.token_evidence(text, [latent])[latent]
             toks = sorted(((e.position, e.token, round(e.activation, 3)) for e in ev), key=lambda t: -t[2])
-            details.evidence.append(FeatureEvidence(doc_id=top.doc_id, activation=top.activation, tokens=toks,
-                                                    text=highlight(text, toks, embedder.reader.tokenizer)))
+            details.evidence.append(
+                FeatureEvidence(
+                    doc_id=top.doc_id,
+                    activation=top.activation,
+                    tokens=toks,
+                    text=highlight(text, toks, embedder.reader.tokenizer),
+                )
+            )
     return details
 
 
-def explain(ws: Workspace, dataset: str, doc_id: str, *, top_k: int = 15, sae: str | None = None) -> an.DocumentExplanation:
+def explain(
+    ws: Workspace, dataset: str, doc_id: str, *, top_k: int = 15, sae: str | None = None
+) -> an.DocumentExplanation:
     """A document's most distinctive latents (strong activation, rare in the dataset)."""
     emb, matrix = ws.matrix(dataset, sae)
     ds = ws.dataset(dataset)

@@ -20,24 +20,30 @@ def _bar_chart(result: SetDiff, width: int = 760) -> str:
     def x(v: float) -> float:
         return mid + v / span * plot_w / 2
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-             'font-size="12">',
-             f'<line x1="{mid}" y1="20" x2="{mid}" y2="{height - 25}" stroke="#888"/>',
-             f'<text x="{left}" y="14">more in {html.escape(result.name_b)}</text>',
-             f'<text x="{width - right}" y="14" text-anchor="end">more in {html.escape(result.name_a)}</text>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+        'font-size="12">',
+        f'<line x1="{mid}" y1="20" x2="{mid}" y2="{height - 25}" stroke="#888"/>',
+        f'<text x="{left}" y="14">more in {html.escape(result.name_b)}</text>',
+        f'<text x="{width - right}" y="14" text-anchor="end">more in {html.escape(result.name_a)}</text>',
+    ]
     for i, r in enumerate(rows):
         y = 28 + i * row_h
         color = "#2b6cb0" if r.diff > 0 else "#c05621"
         x0, x1 = sorted((x(0), x(r.diff)))
         label = html.escape(f"#{r.latent} {r.label}"[:48])
-        parts += [f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{label}</text>',
-                  f'<rect x="{x0:.1f}" y="{y + 3}" width="{max(x1 - x0, 1):.1f}" height="{row_h - 10}" fill="{color}" '
-                  f'opacity="{1.0 if r.q <= result.alpha else 0.45}"><title>diff {r.diff:+.3f} '
-                  f'[{r.ci_low:+.3f}, {r.ci_high:+.3f}], q={r.q:.2g}</title></rect>',
-                  f'<line x1="{x(r.ci_low):.1f}" y1="{y + row_h / 2 - 1}" x2="{x(r.ci_high):.1f}" '
-                  f'y2="{y + row_h / 2 - 1}" stroke="#222"/>']
-    parts.append(f'<text x="{mid}" y="{height - 8}" text-anchor="middle">difference in firing frequency '
-                 f'(A - B), bars with 95% CI; faded: q > {result.alpha}</text></svg>')
+        parts += [
+            f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{label}</text>',
+            f'<rect x="{x0:.1f}" y="{y + 3}" width="{max(x1 - x0, 1):.1f}" height="{row_h - 10}" fill="{color}" '
+            f'opacity="{1.0 if r.q <= result.alpha else 0.45}"><title>diff {r.diff:+.3f} '
+            f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}], q={r.q:.2g}</title></rect>",
+            f'<line x1="{x(r.ci_low):.1f}" y1="{y + row_h / 2 - 1}" x2="{x(r.ci_high):.1f}" '
+            f'y2="{y + row_h / 2 - 1}" stroke="#222"/>',
+        ]
+    parts.append(
+        f'<text x="{mid}" y="{height - 8}" text-anchor="middle">difference in firing frequency '
+        f"(A - B), bars with 95% CI; faded: q > {result.alpha}</text></svg>"
+    )
     return "".join(parts)
 
 
@@ -45,10 +51,24 @@ def diff_html(result: SetDiff, title: str | None = None) -> str:
     """Render ``result`` as one HTML page with no external resources."""
     head = html.escape(title or f"{result.name_a} vs {result.name_b}")
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
-            r.latent, r.label, f"{r.freq_a:.1%}", f"{r.freq_b:.1%}", f"{r.diff:+.3f}",
-            f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}]", f"{r.q:.2g}", ", ".join(r.examples_a), ", ".join(r.examples_b)))
-        + "</tr>" for r in result.rows)
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(str(c))}</td>"
+            for c in (
+                r.latent,
+                r.label,
+                f"{r.freq_a:.1%}",
+                f"{r.freq_b:.1%}",
+                f"{r.diff:+.3f}",
+                f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}]",
+                f"{r.q:.2g}",
+                ", ".join(r.examples_a),
+                ", ".join(r.examples_b),
+            )
+        )
+        + "</tr>"
+        for r in result.rows
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{head}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ddd;padding:4px 6px;text-align:left}}th{{background:#f4f4f4}}</style></head><body>

@@ -27,8 +27,16 @@ def _corpus(path: Path, n: int) -> Path:
     topics = ["the weather today", "a football match", "my new phone", "a cooking recipe", "a tax form"]
     with path.open("w") as fh:
         for i in range(n):
-            fh.write(json.dumps({"id": f"d{i}", "text": f"Document {i} is about {topics[i % 5]}. " * (1 + i % 3),
-                                 "topic": topics[i % 5]}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "id": f"d{i}",
+                        "text": f"Document {i} is about {topics[i % 5]}. " * (1 + i % 3),
+                        "topic": topics[i % 5],
+                    }
+                )
+                + "\n"
+            )
     return path
 
 

@@ -37,19 +37,31 @@ def test_book_roundtrip_and_add_replaces_same_source(tmp_path: Path) -> None:
 def test_neuronpedia_export_provider_mapping_and_errors(tmp_path: Path) -> None:
     batch = tmp_path / "explanations"
     batch.mkdir()
-    rows = [{"modelId": "gemma-2-2b", "layer": "20-gemmascope-res-16k", "index": "5", "description": " dates and times",
-             "explanationModelName": "gpt-4o-mini", "typeName": "oai_token-act-pair"},
-            {"modelId": "gemma-2-2b", "layer": "20-gemmascope-res-16k", "index": "7", "description": "legal language"}]
+    rows = [
+        {
+            "modelId": "gemma-2-2b",
+            "layer": "20-gemmascope-res-16k",
+            "index": "5",
+            "description": " dates and times",
+            "explanationModelName": "gpt-4o-mini",
+            "typeName": "oai_token-act-pair",
+        },
+        {"modelId": "gemma-2-2b", "layer": "20-gemmascope-res-16k", "index": "7", "description": "legal language"},
+    ]
     with gzip.open(batch / "batch-0.jsonl.gz", "wt") as fh:
         fh.write("\n".join(json.dumps(r) for r in rows))
     recs = read_label_file(batch)
     assert [(r.latent, r.labels[0].text, r.labels[0].source) for r in recs] == [
-        (5, "dates and times", "neuronpedia"), (7, "legal language", "neuronpedia")]
+        (5, "dates and times", "neuronpedia"),
+        (7, "legal language", "neuronpedia"),
+    ]
     assert recs[0].labels[0].model == "gpt-4o-mini"
     provider = tmp_path / "goodfire.json"
     provider.write_text(json.dumps({"0": "greetings", "12": "refusals"}))
     assert [(r.latent, r.labels[0].text, r.labels[0].source) for r in read_label_file(provider)] == [
-        (0, "greetings", "provider"), (12, "refusals", "provider")]
+        (0, "greetings", "provider"),
+        (12, "refusals", "provider"),
+    ]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"foo": 1}]))
     with pytest.raises(InputError, match="record 1 is not a label"):

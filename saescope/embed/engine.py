@@ -375,9 +375,7 @@ class Embedder:
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
 
-    def _submit(
-        self, texts: Sequence[str], submit: Callable[[list[Window]], _Pending], counts: _Counts
-    ) -> _Group:
+    def _submit(self, texts: Sequence[str], submit: Callable[[list[Window]], _Pending], counts: _Counts) -> _Group:
         token_ids = self.reader.tokenize(list(texts))
         windows = self.windows(token_ids)
         n_docs = len(texts)
@@ -414,7 +412,9 @@ class Embedder:
         counts.docs_done += group.n_docs
         if progress is not None and not group.batches:  # no document had a token
             progress(
-                EmbedProgress(counts.docs_done, counts.docs_total, counts.tokens_done, time.perf_counter() - counts.start)
+                EmbedProgress(
+                    counts.docs_done, counts.docs_total, counts.tokens_done, time.perf_counter() - counts.start
+                )
             )
         return self._combine(rows, cols, vals, group.n_docs, group.n_tokens), group.n_tokens
 

@@ -163,9 +163,7 @@ class SparseAutoencoder:
             raise InputError(f"unknown SAELens release {release!r}; similar releases: {close}")
         known = directory[release].saes_map
         if sae_id not in known:
-            raise InputError(
-                f"{release} has no SAE {sae_id!r}; it has e.g. {sorted(known)[:10]} ({len(known)} in all)"
-            )
+            raise InputError(f"{release} has no SAE {sae_id!r}; it has e.g. {sorted(known)[:10]} ({len(known)} in all)")
         try:
             sae = SAE.from_pretrained(release, sae_id, device=device)
         except OSError as exc:
@@ -177,8 +175,13 @@ class SparseAutoencoder:
             sae,
             f"{release}/{sae_id}",
             model_name=model_name,
-            source={"kind": "pretrained", "release": release, "sae_id": sae_id, "repo_id": info.repo_id,
-                    "neuronpedia_id": neuronpedia},
+            source={
+                "kind": "pretrained",
+                "release": release,
+                "sae_id": sae_id,
+                "repo_id": info.repo_id,
+                "neuronpedia_id": neuronpedia,
+            },
         )
 
     @property

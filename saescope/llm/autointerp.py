@@ -39,7 +39,8 @@ LABEL_SYSTEM = (
 )
 DETECT_SYSTEM = (
     "You test a description of a text feature. For each numbered document, decide whether it contains what "
-    "the description describes. " + DATA_RULES
+    "the description describes. "
+    + DATA_RULES
     + ' Answer with JSON only: {"matches": [<numbers of the matching documents>]}.'
 )
 
@@ -80,8 +81,10 @@ class LabelingResult(BaseModel):
     usage: LLMUsage | None = Field(description="tokens and price of the LLM calls")
 
     def to_text(self) -> str:
-        lines = [f"LLM labels for {len(self.results)} latent(s) of {self.sae_id} on {self.dataset}"
-                 + (f" (saved to {self.saved_to})" if self.saved_to else " (not saved)")]
+        lines = [
+            f"LLM labels for {len(self.results)} latent(s) of {self.sae_id} on {self.dataset}"
+            + (f" (saved to {self.saved_to})" if self.saved_to else " (not saved)")
+        ]
         for r in self.results:
             if r.label is None:
                 lines.append(f"- {r.latent}: skipped: {r.note}")
@@ -105,9 +108,18 @@ class LatentExamples:
     held_out: list[tuple[str, str, bool]]
 
 
-def collect_examples(ws: Workspace, dataset: str, latent: int, *, sae: str | None = None, n_examples: int = 5,
-                     n_negative: int = 3, n_held_out: int = 6, token_evidence: bool = True,
-                     seed: int = 0) -> LatentExamples:
+def collect_examples(
+    ws: Workspace,
+    dataset: str,
+    latent: int,
+    *,
+    sae: str | None = None,
+    n_examples: int = 5,
+    n_negative: int = 3,
+    n_held_out: int = 6,
+    token_evidence: bool = True,
+    seed: int = 0,
+) -> LatentExamples:
     """Top documents of ``latent`` (firing tokens marked), random silent ones, and a held-out mix.
 
     Raises:
@@ -141,24 +153,39 @@ def collect_examples(ws: Workspace, dataset: str, latent: int, *, sae: str | Non
     picked = rng.choice(silent, min(len(silent), n_negative + n_held_out // 2), replace=False)
     held = [(ids[r], texts[r], True) for r in pos] + [(ids[r], texts[r], False) for r in picked[n_negative:]]
     held = [held[i] for i in rng.permutation(len(held))]
-    return LatentExamples(latent=latent, previous_label=queries.labels_for(ws, emb).text(latent), n_firing=len(rows),
-                          examples=examples, negatives=[(ids[r], texts[r]) for r in picked[:n_negative]],
-                          held_out=held)
+    return LatentExamples(
+        latent=latent,
+        previous_label=queries.labels_for(ws, emb).text(latent),
+        n_firing=len(rows),
+        examples=examples,
+        negatives=[(ids[r], texts[r]) for r in picked[:n_negative]],
+        held_out=held,
+    )
 
 
 def label_request(ex: LatentExamples) -> ChatRequest:
     firing = "\n".join(quote_document(t, i, 500) for i, t in ex.examples)
     silent = "\n".join(quote_document(t, i, 300) for i, t in ex.negatives) or "(none)"
-    return ChatRequest(system=LABEL_SYSTEM, max_tokens=120, user=(
-        f"Documents where the feature fires:\n{firing}\n\nDocuments where it does not fire:\n{silent}\n\n"
-        "What does the feature detect? Give a short, specific label (at most 12 words) as JSON."))
+    return ChatRequest(
+        system=LABEL_SYSTEM,
+        max_tokens=120,
+        user=(
+            f"Documents where the feature fires:\n{firing}\n\nDocuments where it does not fire:\n{silent}\n\n"
+            "What does the feature detect? Give a short, specific label (at most 12 words) as JSON."
+        ),
+    )
 
 
 def detection_request(label: str, ex: LatentExamples) -> ChatRequest:
     docs = "\n".join(quote_document(t, str(n), 300) for n, (_, t, _) in enumerate(ex.held_out, 1))
-    return ChatRequest(system=DETECT_SYSTEM, max_tokens=120, user=(
-        f"Description of the feature: {quote_tag('description', label)}\n\nDocuments:\n{docs}\n\n"
-        "Which documents contain what the description describes? Answer as JSON."))
+    return ChatRequest(
+        system=DETECT_SYSTEM,
+        max_tokens=120,
+        user=(
+            f"Description of the feature: {quote_tag('description', label)}\n\nDocuments:\n{docs}\n\n"
+            "Which documents contain what the description describes? Answer as JSON."
+        ),
+    )
 
 
 def parse_label(text: str) -> str | None:
@@ -177,14 +204,30 @@ def score_detection(answer: str, ex: LatentExamples) -> DetectionScore:
     tp = sum(1 for n, t in enumerate(truth, 1) if t and n in said)
     fp = sum(1 for n, t in enumerate(truth, 1) if not t and n in said)
     bacc = (tp / n_pos + (n_neg - fp) / n_neg) / 2 if n_pos and n_neg else None
-    return DetectionScore(n_positive=n_pos, n_negative=n_neg, true_positive=tp, false_positive=fp,
-                          balanced_accuracy=None if bacc is None else round(bacc, 4))
+    return DetectionScore(
+        n_positive=n_pos,
+        n_negative=n_neg,
+        true_positive=tp,
+        false_positive=fp,
+        balanced_accuracy=None if bacc is None else round(bacc, 4),
+    )
 
 
-async def label_latents(ws: Workspace, dataset: str, latents: list[int], provider: LLMProvider, *,
-                        sae: str | None = None, n_examples: int = 5, n_negative: int = 3, n_held_out: int = 6,
-                        token_evidence: bool = True, save: bool = True, seed: int = 0,
-                        run_sync: RunSync[Any] = run_in_thread) -> LabelingResult:
+async def label_latents(
+    ws: Workspace,
+    dataset: str,
+    latents: list[int],
+    provider: LLMProvider,
+    *,
+    sae: str | None = None,
+    n_examples: int = 5,
+    n_negative: int = 3,
+    n_held_out: int = 6,
+    token_evidence: bool = True,
+    save: bool = True,
+    seed: int = 0,
+    run_sync: RunSync[Any] = run_in_thread,
+) -> LabelingResult:
     """Label ``latents`` from their documents in ``dataset`` and score each label on held-out documents.
 
     Two batches of prompts: one label per latent, then one detection test per label. Latents firing in
@@ -204,8 +247,20 @@ async def label_latents(ws: Workspace, dataset: str, latents: list[int], provide
 
     def collect() -> tuple[str, list[LatentExamples]]:
         emb = ws.embedding(dataset, sae)
-        exs = [collect_examples(ws, dataset, i, sae=sae, n_examples=n_examples, n_negative=n_negative,
-                                n_held_out=n_held_out, token_evidence=token_evidence, seed=seed) for i in unique]
+        exs = [
+            collect_examples(
+                ws,
+                dataset,
+                i,
+                sae=sae,
+                n_examples=n_examples,
+                n_negative=n_negative,
+                n_held_out=n_held_out,
+                token_evidence=token_evidence,
+                seed=seed,
+            )
+            for i in unique
+        ]
         return str(emb.manifest.spec.sae.get("id")), exs
 
     sae_id, examples = await run_sync(collect)
@@ -214,8 +269,9 @@ async def label_latents(ws: Workspace, dataset: str, latents: list[int], provide
     labels = {ex.latent: parse_label(r.text) for ex, r in zip(usable, label_replies, strict=True)}
     models = {ex.latent: r.model for ex, r in zip(usable, label_replies, strict=True)}
     testable = [ex for ex in usable if labels[ex.latent] and ex.held_out]
-    det_replies = await metered.complete([detection_request(str(labels[ex.latent]), ex) for ex in testable]) \
-        if testable else []
+    det_replies = (
+        await metered.complete([detection_request(str(labels[ex.latent]), ex) for ex in testable]) if testable else []
+    )
     scores = {ex.latent: score_detection(r.text, ex) for ex, r in zip(testable, det_replies, strict=True)}
 
     results = []
@@ -229,24 +285,38 @@ async def label_latents(ws: Workspace, dataset: str, latents: list[int], provide
             note = "the LLM gave no usable label"
         elif det is None or det.balanced_accuracy is None:
             note = "not scored: too few held-out documents of both kinds"
-        results.append(LatentLabelResult(latent=ex.latent, label=label, score=det.balanced_accuracy if det else None,
-                                         detection=det, previous_label=ex.previous_label, n_firing=ex.n_firing,
-                                         note=note))
+        results.append(
+            LatentLabelResult(
+                latent=ex.latent,
+                label=label,
+                score=det.balanced_accuracy if det else None,
+                detection=det,
+                previous_label=ex.previous_label,
+                n_firing=ex.n_firing,
+                note=note,
+            )
+        )
     saved_to = None
     if save and any(r.label for r in results):
         saved_to = await run_sync(lambda: save_labels(ws, dataset, sae, results, models))
     return LabelingResult(dataset=dataset, sae_id=sae_id, saved_to=saved_to, results=results, usage=metered.usage())
 
 
-def save_labels(ws: Workspace, dataset: str, sae: str | None, results: list[LatentLabelResult],
-                models: dict[int, str]) -> str:
+def save_labels(
+    ws: Workspace, dataset: str, sae: str | None, results: list[LatentLabelResult], models: dict[int, str]
+) -> str:
     """Add the labelled results to the SAE's saved labels (through :meth:`Workspace.import_labels`)."""
     from saescope.labels import FeatureLabel, LatentLabels
 
     sae_obj = ws.sae_of(ws.embedding(dataset, sae))
-    records = [LatentLabels(latent=r.latent, labels=[FeatureLabel(source="llm", text=r.label, score=r.score,
-                                                                  model=models.get(r.latent))])
-               for r in results if r.label]
+    records = [
+        LatentLabels(
+            latent=r.latent,
+            labels=[FeatureLabel(source="llm", text=r.label, score=r.score, model=models.get(r.latent))],
+        )
+        for r in results
+        if r.label
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "llm-labels.jsonl"
         path.write_text("".join(rec.model_dump_json() + "\n" for rec in records), encoding="utf-8")

@@ -26,13 +26,15 @@ if TYPE_CHECKING:
 
 RELABEL_SYSTEM = (
     "You label features of a sparse autoencoder in the context of a comparison between two sets of documents, "
-    "A and B. You see how often a feature fires in each set and documents where it fires. " + DATA_RULES
+    "A and B. You see how often a feature fires in each set and documents where it fires. "
+    + DATA_RULES
     + ' Answer with JSON only: {"label": "<at most 12 words>"}.'
 )
 SUMMARY_SYSTEM = (
     "You turn the features that differ between two sets of documents, A and B, into a few hypotheses about how "
     "the sets differ. Each hypothesis is one plain sentence and cites the ids of the features that support it; "
-    "cite only ids from the table. " + DATA_RULES
+    "cite only ids from the table. "
+    + DATA_RULES
     + ' Answer with JSON only: {"hypotheses": [{"text": "<one sentence>", "latents": [<feature ids>]}]}.'
 )
 
@@ -77,11 +79,15 @@ class DiffSummary(BaseModel):
     usage: LLMUsage | None
 
     def to_text(self) -> str:
-        lines = [f"{len(self.hypotheses)} hypotheses: {self.name_a} (A, n={self.n_a}) vs {self.name_b} "
-                 f"(B, n={self.n_b}); frequencies count documents where any cited latent fires"]
+        lines = [
+            f"{len(self.hypotheses)} hypotheses: {self.name_a} (A, n={self.n_a}) vs {self.name_b} "
+            f"(B, n={self.n_b}); frequencies count documents where any cited latent fires"
+        ]
         for i, h in enumerate(self.hypotheses, 1):
-            lines.append(f"{i}. {h.text}\n   latents {h.latents}: A {h.freq_a:.1%} ({h.count_a}/{self.n_a}) vs "
-                         f"B {h.freq_b:.1%} ({h.count_b}/{self.n_b})")
+            lines.append(
+                f"{i}. {h.text}\n   latents {h.latents}: A {h.freq_a:.1%} ({h.count_a}/{self.n_a}) vs "
+                f"B {h.freq_b:.1%} ({h.count_b}/{self.n_b})"
+            )
         if self.dropped_citations:
             lines.append(f"dropped citations of latents not in the diff: {self.dropped_citations}")
         lines.append("latents:")
@@ -90,8 +96,10 @@ class DiffSummary(BaseModel):
             lines.append(f"- {d.latent} {d.label}{ctx}: A {d.freq_a:.1%} vs B {d.freq_b:.1%}, q={d.q:.2g}")
         if self.usage:
             lines.append(self.usage.to_text())
-        lines.append("Check a hypothesis with verify_hypothesis (its latents, the same sets, judge=true for a "
-                     "reading of sample documents).")
+        lines.append(
+            "Check a hypothesis with verify_hypothesis (its latents, the same sets, judge=true for a "
+            "reading of sample documents)."
+        )
         return "\n".join(lines)
 
 
@@ -100,40 +108,84 @@ def diff_latents(diff: an.SetDiff | an.PairedDiff | an.OneVsMany) -> tuple[list[
     from saescope import analyses as an
 
     if isinstance(diff, an.SetDiff):
-        rows = [DiffLatent(latent=r.latent, label=r.label, freq_a=r.freq_a, freq_b=r.freq_b, diff=r.diff, q=r.q,
-                           examples_a=r.examples_a, examples_b=r.examples_b) for r in diff.rows]
+        rows = [
+            DiffLatent(
+                latent=r.latent,
+                label=r.label,
+                freq_a=r.freq_a,
+                freq_b=r.freq_b,
+                diff=r.diff,
+                q=r.q,
+                examples_a=r.examples_a,
+                examples_b=r.examples_b,
+            )
+            for r in diff.rows
+        ]
         return rows, diff.name_a, diff.name_b, diff.n_a, diff.n_b
     if isinstance(diff, an.PairedDiff):
-        rows = [DiffLatent(latent=r.latent, label=r.label, freq_a=r.freq_a, freq_b=r.freq_b, diff=r.diff, q=r.q,
-                           examples_a=r.examples_only_a, examples_b=r.examples_only_b) for r in diff.rows]
+        rows = [
+            DiffLatent(
+                latent=r.latent,
+                label=r.label,
+                freq_a=r.freq_a,
+                freq_b=r.freq_b,
+                diff=r.diff,
+                q=r.q,
+                examples_a=r.examples_only_a,
+                examples_b=r.examples_only_b,
+            )
+            for r in diff.rows
+        ]
         return rows, diff.name_a, diff.name_b, diff.n_pairs, diff.n_pairs
-    rows = [DiffLatent(latent=r.latent, label=r.label, freq_a=r.freq_target, freq_b=r.freq_pooled_others,
-                       diff=r.freq_target - r.freq_pooled_others, q=r.q, examples_a=r.examples_target)
-            for r in diff.rows]
+    rows = [
+        DiffLatent(
+            latent=r.latent,
+            label=r.label,
+            freq_a=r.freq_target,
+            freq_b=r.freq_pooled_others,
+            diff=r.freq_target - r.freq_pooled_others,
+            q=r.q,
+            examples_a=r.examples_target,
+        )
+        for r in diff.rows
+    ]
     return rows, diff.target, f"not {diff.target}", diff.n_target, sum(diff.n_others.values())
 
 
-def relabel_request(row: DiffLatent, texts_a: dict[str, str], texts_b: dict[str, str], name_a: str,
-                    name_b: str) -> ChatRequest:
+def relabel_request(
+    row: DiffLatent, texts_a: dict[str, str], texts_b: dict[str, str], name_a: str, name_b: str
+) -> ChatRequest:
     docs_a = "\n".join(quote_document(texts_a[i], i, 400) for i in row.examples_a if i in texts_a) or "(none shown)"
     docs_b = "\n".join(quote_document(texts_b[i], i, 400) for i in row.examples_b if i in texts_b) or "(none shown)"
     side = "A" if row.diff >= 0 else "B"
-    return ChatRequest(system=RELABEL_SYSTEM, max_tokens=120, user=(
-        f"A: {tag('label', name_a)}. B: {tag('label', name_b)}.\n"
-        f"Feature {row.latent} fires in {row.freq_a:.1%} of A and {row.freq_b:.1%} of B. "
-        f"Its current label: {tag('label', row.label)}\n\n"
-        f"Documents of A where it fires:\n{docs_a}\n\nDocuments of B where it fires:\n{docs_b}\n\n"
-        f"In at most 12 words, what does the feature detect that makes it more frequent in {side}? Answer as JSON."))
+    return ChatRequest(
+        system=RELABEL_SYSTEM,
+        max_tokens=120,
+        user=(
+            f"A: {tag('label', name_a)}. B: {tag('label', name_b)}.\n"
+            f"Feature {row.latent} fires in {row.freq_a:.1%} of A and {row.freq_b:.1%} of B. "
+            f"Its current label: {tag('label', row.label)}\n\n"
+            f"Documents of A where it fires:\n{docs_a}\n\nDocuments of B where it fires:\n{docs_b}\n\n"
+            f"In at most 12 words, what does the feature detect that makes it more frequent in {side}? Answer as JSON."
+        ),
+    )
 
 
 def summary_request(rows: list[DiffLatent], name_a: str, name_b: str, n_hypotheses: int) -> ChatRequest:
     table = "\n".join(
         f"- feature {r.latent}: {tag('label', r.context_label or r.label)} fires in {r.freq_a:.1%} of A vs "
-        f"{r.freq_b:.1%} of B (q={r.q:.2g})" for r in rows)
-    return ChatRequest(system=SUMMARY_SYSTEM, max_tokens=700, user=(
-        f"A: {tag('label', name_a)}. B: {tag('label', name_b)}.\nFeatures that differ most between A and B:\n"
-        f"{table}\n\nWrite at most {n_hypotheses} hypotheses about how the documents of A differ from those of B. "
-        "Group features that express the same difference; cite their ids. Answer as JSON."))
+        f"{r.freq_b:.1%} of B (q={r.q:.2g})"
+        for r in rows
+    )
+    return ChatRequest(
+        system=SUMMARY_SYSTEM,
+        max_tokens=700,
+        user=(
+            f"A: {tag('label', name_a)}. B: {tag('label', name_b)}.\nFeatures that differ most between A and B:\n"
+            f"{table}\n\nWrite at most {n_hypotheses} hypotheses about how the documents of A differ from those of B. "
+            "Group features that express the same difference; cite their ids. Answer as JSON."
+        ),
+    )
 
 
 def parse_hypotheses(text: str, known: set[int], limit: int) -> tuple[list[tuple[str, list[int]]], list[int]]:
@@ -154,9 +206,17 @@ def parse_hypotheses(text: str, known: set[int], limit: int) -> tuple[list[tuple
     return out, dropped
 
 
-async def summarise_diff(ws: Workspace, spec: DiffSpec, diff: an.SetDiff | an.PairedDiff | an.OneVsMany,
-                         provider: LLMProvider, *, n_latents: int = 10, n_hypotheses: int = 4, relabel: bool = True,
-                         run_sync: RunSync[Any] = run_in_thread) -> DiffSummary:
+async def summarise_diff(
+    ws: Workspace,
+    spec: DiffSpec,
+    diff: an.SetDiff | an.PairedDiff | an.OneVsMany,
+    provider: LLMProvider,
+    *,
+    n_latents: int = 10,
+    n_hypotheses: int = 4,
+    relabel: bool = True,
+    run_sync: RunSync[Any] = run_in_thread,
+) -> DiffSummary:
     """Hypotheses about how A differs from B from the top ``n_latents`` of ``diff`` (computed from ``spec``).
 
     Raises:
@@ -170,11 +230,14 @@ async def summarise_diff(ws: Workspace, spec: DiffSpec, diff: an.SetDiff | an.Pa
     rows, name_a, name_b, _, _ = diff_latents(diff)
     rows = rows[:n_latents]
     if not rows:
-        raise InputError("the diff has no latents to summarise (none passed min_support, or none differ in the "
-                         "requested direction); lower min_support or compare larger sets")
+        raise InputError(
+            "the diff has no latents to summarise (none passed min_support, or none differ in the "
+            "requested direction); lower min_support or compare larger sets"
+        )
     metered = provider if isinstance(provider, MeteredProvider) else MeteredProvider(provider)
     sides: Sides = await run_sync(lambda: resolve_sides(ws, spec))
     if relabel:
+
         def fetch() -> tuple[dict[str, str], dict[str, str]]:
             ids_a = sides.a.doc_ids_for(sorted({i for r in rows for i in r.examples_a}))
             ids_b = sides.b.doc_ids_for(sorted({i for r in rows for i in r.examples_b}))
@@ -188,8 +251,9 @@ async def summarise_diff(ws: Workspace, spec: DiffSpec, diff: an.SetDiff | an.Pa
 
         texts_a, texts_b = await run_sync(fetch)
         replies = await metered.complete([relabel_request(r, texts_a, texts_b, name_a, name_b) for r in rows])
-        rows = [r.model_copy(update={"context_label": parse_label(rep.text)}) for r, rep in
-                zip(rows, replies, strict=True)]
+        rows = [
+            r.model_copy(update={"context_label": parse_label(rep.text)}) for r, rep in zip(rows, replies, strict=True)
+        ]
     answer = (await metered.complete([summary_request(rows, name_a, name_b, n_hypotheses)]))[0]
     by_id = {r.latent: r for r in rows}
     parsed, dropped = parse_hypotheses(answer.text, set(by_id), n_hypotheses)
@@ -199,8 +263,26 @@ async def summarise_diff(ws: Workspace, spec: DiffSpec, diff: an.SetDiff | an.Pa
         return [(int(any_fires(sides.a.X, ids).sum()), int(any_fires(sides.b.X, ids).sum())) for _, ids in parsed]
 
     counts = await run_sync(count)
-    hypotheses = [Hypothesis(text=text, latents=ids, count_a=ca, count_b=cb, freq_a=ca / n_a, freq_b=cb / n_b,
-                             cited=[by_id[i] for i in ids]) for (text, ids), (ca, cb) in zip(parsed, counts, strict=True)]
-    return DiffSummary(mode=spec.mode, name_a=name_a, name_b=name_b, n_a=n_a, n_b=n_b, latents=rows,
-                       hypotheses=hypotheses, dropped_citations=dropped, usage=metered.usage())
-
+    hypotheses = [
+        Hypothesis(
+            text=text,
+            latents=ids,
+            count_a=ca,
+            count_b=cb,
+            freq_a=ca / n_a,
+            freq_b=cb / n_b,
+            cited=[by_id[i] for i in ids],
+        )
+        for (text, ids), (ca, cb) in zip(parsed, counts, strict=True)
+    ]
+    return DiffSummary(
+        mode=spec.mode,
+        name_a=name_a,
+        name_b=name_b,
+        n_a=n_a,
+        n_b=n_b,
+        latents=rows,
+        hypotheses=hypotheses,
+        dropped_citations=dropped,
+        usage=metered.usage(),
+    )

@@ -46,8 +46,9 @@ class PriceTable(BaseModel):
         except FileNotFoundError as exc:
             raise InputError(f"price table {target} does not exist") from exc
         except ValueError as exc:
-            raise InputError(f"{target} is not a price table ({{date, currency, models: {{name: "
-                             f"{{prompt, completion}}}}}}): {exc}") from exc
+            raise InputError(
+                f"{target} is not a price table ({{date, currency, models: {{name: {{prompt, completion}}}}}}): {exc}"
+            ) from exc
 
     def price(self, model: str) -> ModelPrice | None:
         """The price of ``model``: exact name, else the longest listed prefix (``gpt-4o-mini-2024-07-18``)."""
@@ -83,8 +84,10 @@ class LLMUsage(BaseModel):
     def to_text(self) -> str:
         cost = "unpriced" if self.cost is None else f"{self.cost:.4f} {self.currency}"
         est = " (estimated)" if self.tokens_estimated else ""
-        return (f"LLM: {self.calls} call(s) to {self.model} via {self.provider}, {self.prompt_tokens}+"
-                f"{self.completion_tokens} tokens{est}, {cost} at prices of {self.price_date}")
+        return (
+            f"LLM: {self.calls} call(s) to {self.model} via {self.provider}, {self.prompt_tokens}+"
+            f"{self.completion_tokens} tokens{est}, {cost} at prices of {self.price_date}"
+        )
 
 
 def summarise_usage(replies: Iterable[ChatReply], prices: PriceTable) -> LLMUsage | None:
@@ -120,10 +123,12 @@ class UsageTotals(BaseModel):
     by_model: list[LLMUsage]
 
     def to_text(self) -> str:
-        head = (f"LLM usage since start ({self.provider}): {self.calls} call(s), {self.prompt_tokens}+"
-                f"{self.completion_tokens} tokens, "
-                + ("cost unknown" if self.cost is None else f"{self.cost:.4f} {self.currency}")
-                + f" (prices of {self.price_date})")
+        head = (
+            f"LLM usage since start ({self.provider}): {self.calls} call(s), {self.prompt_tokens}+"
+            f"{self.completion_tokens} tokens, "
+            + ("cost unknown" if self.cost is None else f"{self.cost:.4f} {self.currency}")
+            + f" (prices of {self.price_date})"
+        )
         lines = [head] + ["- " + u.to_text() for u in self.by_model]
         if self.unpriced_models:
             lines.append(f"unpriced: {', '.join(self.unpriced_models)}")
@@ -148,13 +153,15 @@ class CostLedger:
                 if old is None:
                     self._usage[(r.provider, r.model)] = one
                     continue
-                self._usage[(r.provider, r.model)] = old.model_copy(update={
-                    "calls": old.calls + 1,
-                    "prompt_tokens": old.prompt_tokens + one.prompt_tokens,
-                    "completion_tokens": old.completion_tokens + one.completion_tokens,
-                    "tokens_estimated": old.tokens_estimated or one.tokens_estimated,
-                    "cost": None if old.cost is None or one.cost is None else old.cost + one.cost,
-                })
+                self._usage[(r.provider, r.model)] = old.model_copy(
+                    update={
+                        "calls": old.calls + 1,
+                        "prompt_tokens": old.prompt_tokens + one.prompt_tokens,
+                        "completion_tokens": old.completion_tokens + one.completion_tokens,
+                        "tokens_estimated": old.tokens_estimated or one.tokens_estimated,
+                        "cost": None if old.cost is None or one.cost is None else old.cost + one.cost,
+                    }
+                )
 
     def totals(self, provider: str) -> UsageTotals:
         with self._lock:

@@ -129,8 +129,9 @@ class OpenAICompatibleProvider:
 
     def __init__(self, settings: LLMSettings) -> None:
         if not settings.model:
-            raise LLMUnavailableError("an OpenAI-compatible endpoint needs a model name (SAESCOPE_LLM_MODEL). "
-                                      + CONFIGURE_HINT)
+            raise LLMUnavailableError(
+                "an OpenAI-compatible endpoint needs a model name (SAESCOPE_LLM_MODEL). " + CONFIGURE_HINT
+            )
         self.settings = settings
         self._client: Any = None
 
@@ -138,8 +139,12 @@ class OpenAICompatibleProvider:
         if self._client is None:
             from openai import AsyncOpenAI
 
-            self._client = AsyncOpenAI(base_url=self.settings.base_url, api_key=self.settings.api_key or "none",
-                                       timeout=self.settings.timeout_s, max_retries=1)
+            self._client = AsyncOpenAI(
+                base_url=self.settings.base_url,
+                api_key=self.settings.api_key or "none",
+                timeout=self.settings.timeout_s,
+                max_retries=1,
+            )
         return self._client
 
     async def complete(self, requests: Sequence[ChatRequest]) -> list[ChatReply]:
@@ -176,8 +181,10 @@ class OpenAICompatibleProvider:
             raise LLMError(f"the LLM endpoint {self.settings.base_url or 'api.openai.com'} failed: {exc}") from exc
         text = resp.choices[0].message.content if resp.choices else None
         if not text:
-            raise LLMError(f"the LLM endpoint returned no text (finish reason "
-                           f"{resp.choices[0].finish_reason if resp.choices else 'none'})")
+            raise LLMError(
+                f"the LLM endpoint returned no text (finish reason "
+                f"{resp.choices[0].finish_reason if resp.choices else 'none'})"
+            )
         usage = resp.usage
         return ChatReply(
             text=text,
@@ -216,9 +223,15 @@ def sampling_params(req: ChatRequest) -> Any:
 def reply_from_sampling(req: ChatRequest, result: Any, *, fresh: bool = True) -> ChatReply:
     """A :class:`ChatReply` from a client's ``CreateMessageResult`` (token counts estimated)."""
     text = _sampling_text(result)
-    return ChatReply(text=text, model=str(getattr(result, "model", None) or "client-model"), provider="mcp-sampling",
-                     prompt_tokens=estimate_tokens(req.system + req.user), completion_tokens=estimate_tokens(text),
-                     tokens_estimated=True, fresh=fresh)
+    return ChatReply(
+        text=text,
+        model=str(getattr(result, "model", None) or "client-model"),
+        provider="mcp-sampling",
+        prompt_tokens=estimate_tokens(req.system + req.user),
+        completion_tokens=estimate_tokens(text),
+        tokens_estimated=True,
+        fresh=fresh,
+    )
 
 
 class SamplingProvider:
@@ -242,11 +255,16 @@ class SamplingProvider:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     result = await self.session.create_message(
-                        p.messages, max_tokens=p.max_tokens, system_prompt=p.system_prompt,
-                        temperature=p.temperature, include_context=p.include_context)
+                        p.messages,
+                        max_tokens=p.max_tokens,
+                        system_prompt=p.system_prompt,
+                        temperature=p.temperature,
+                        include_context=p.include_context,
+                    )
             except MCPError as exc:
-                raise LLMError(f"the client's model did not answer the sampling request: {exc}. "
-                               + CONFIGURE_HINT) from exc
+                raise LLMError(
+                    f"the client's model did not answer the sampling request: {exc}. " + CONFIGURE_HINT
+                ) from exc
             out.append(reply_from_sampling(req, result))
         return out
 

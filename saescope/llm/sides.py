@@ -42,20 +42,28 @@ class DiffSpec(BaseModel):
         InputError: the arguments for the mode are missing, or set for another mode.
         """
         if self.mode == "paired" and not self.pair_key:
-            raise InputError("mode 'paired' needs pair_key: the metadata column that matches a document of A to "
-                             "one of B (e.g. a prompt id)")
+            raise InputError(
+                "mode 'paired' needs pair_key: the metadata column that matches a document of A to "
+                "one of B (e.g. a prompt id)"
+            )
         if self.mode == "one_vs_many":
             if not (self.column and self.target is not None):
-                raise InputError("mode 'one_vs_many' needs column and target: the documents of dataset_a whose "
-                                 "column equals target are compared with each other value of the column")
+                raise InputError(
+                    "mode 'one_vs_many' needs column and target: the documents of dataset_a whose "
+                    "column equals target are compared with each other value of the column"
+                )
             if self.dataset_b or self.where_b:
-                raise InputError("mode 'one_vs_many' compares values of one column within dataset_a (filtered by "
-                                 "where_a); leave dataset_b and where_b empty")
+                raise InputError(
+                    "mode 'one_vs_many' compares values of one column within dataset_a (filtered by "
+                    "where_a); leave dataset_b and where_b empty"
+                )
         elif self.column or self.target is not None:
             raise InputError(f"column/target only apply to mode 'one_vs_many' (mode is {self.mode!r})")
         if self.mode == "sets" and (self.dataset_b in (None, self.dataset_a)) and self.where_a == self.where_b:
-            raise InputError("A and B are the same documents: give dataset_b, or different where_a / where_b "
-                             "filters (e.g. where_a=\"label == 'x'\", where_b=\"label != 'x'\")")
+            raise InputError(
+                "A and B are the same documents: give dataset_b, or different where_a / where_b "
+                "filters (e.g. where_a=\"label == 'x'\", where_b=\"label != 'x'\")"
+            )
         return self
 
     @property
@@ -77,8 +85,9 @@ def run_diff(ws: Workspace, spec: DiffSpec, **options: Any) -> an.SetDiff | an.P
         one = {k: v for k, v in options.items() if k != "direction"}
         if one.get("rank_by") not in (None, "effect", "p"):
             one["rank_by"] = "score"
-        return queries.diff_by_column(ws, spec.dataset_a, str(spec.column), str(spec.target), where=spec.where_a,
-                                      sae=spec.sae, **one)
+        return queries.diff_by_column(
+            ws, spec.dataset_a, str(spec.column), str(spec.target), where=spec.where_a, sae=spec.sae, **one
+        )
     a, b = DocSet(spec.dataset_a, spec.where_a, spec.sae), DocSet(spec.b, spec.where_b, spec.sae)
     if spec.mode == "paired":
         return queries.diff_paired(ws, a, b, str(spec.pair_key), **options)

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 JUDGE_SYSTEM = (
     "You check a hypothesis against documents. For each numbered document, decide whether it shows what the "
-    "hypothesis describes. " + DATA_RULES
+    "hypothesis describes. "
+    + DATA_RULES
     + ' Answer with JSON only: {"matches": [<numbers of the documents that show it>]}.'
 )
 JUDGE_BATCH = 10
@@ -81,8 +82,10 @@ class Verification(BaseModel):
         ]
         if self.judge:
             j = self.judge
-            lines.append(f"LLM judge: A {j.yes_a}/{j.n_a} ({j.freq_a:.0%}) vs B {j.yes_b}/{j.n_b} ({j.freq_b:.0%}), "
-                         f"p={j.p:.2g}; agrees with the latents on {j.agreement:.0%} of judged documents")
+            lines.append(
+                f"LLM judge: A {j.yes_a}/{j.n_a} ({j.freq_a:.0%}) vs B {j.yes_b}/{j.n_b} ({j.freq_b:.0%}), "
+                f"p={j.p:.2g}; agrees with the latents on {j.agreement:.0%} of judged documents"
+            )
         if self.usage:
             lines.append(self.usage.to_text())
         return "\n".join(lines)
@@ -93,25 +96,45 @@ def proportion_stats(ca: int, na: int, cb: int, nb: int) -> dict[str, Any]:
 
     z, p, fisher = stats.proportion_test(np.array([ca]), na, np.array([cb]), nb)
     lo, hi = stats.newcombe_interval(np.array([ca]), na, np.array([cb]), nb)
-    return {"z": float(z[0]), "p": float(p[0]), "test": "fisher" if bool(fisher[0]) else "z",
-            "ci_low": float(lo[0]), "ci_high": float(hi[0])}
+    return {
+        "z": float(z[0]),
+        "p": float(p[0]),
+        "test": "fisher" if bool(fisher[0]) else "z",
+        "ci_low": float(lo[0]),
+        "ci_high": float(hi[0]),
+    }
 
 
 def judge_requests(hypothesis: str, docs: list[tuple[str, str]]) -> list[ChatRequest]:
     """Prompts that show the hypothesis and up to ``JUDGE_BATCH`` numbered documents each."""
     out = []
     for lo in range(0, len(docs), JUDGE_BATCH):
-        chunk = docs[lo: lo + JUDGE_BATCH]
+        chunk = docs[lo : lo + JUDGE_BATCH]
         body = "\n".join(quote_document(text, str(n), 600) for n, (_, text) in enumerate(chunk, 1))
-        out.append(ChatRequest(system=JUDGE_SYSTEM, max_tokens=150, user=(
-            f"Hypothesis: {quote_tag('description', hypothesis, 500)}\n\nDocuments:\n{body}\n\n"
-            "Which documents show what the hypothesis describes? Answer as JSON.")))
+        out.append(
+            ChatRequest(
+                system=JUDGE_SYSTEM,
+                max_tokens=150,
+                user=(
+                    f"Hypothesis: {quote_tag('description', hypothesis, 500)}\n\nDocuments:\n{body}\n\n"
+                    "Which documents show what the hypothesis describes? Answer as JSON."
+                ),
+            )
+        )
     return out
 
 
-async def verify_hypothesis(ws: Workspace, spec: DiffSpec, latents: list[int], *, hypothesis: str | None = None,
-                            provider: LLMProvider | None = None, n_judge: int = 8, seed: int = 0,
-                            run_sync: RunSync[Any] = run_in_thread) -> Verification:
+async def verify_hypothesis(
+    ws: Workspace,
+    spec: DiffSpec,
+    latents: list[int],
+    *,
+    hypothesis: str | None = None,
+    provider: LLMProvider | None = None,
+    n_judge: int = 8,
+    seed: int = 0,
+    run_sync: RunSync[Any] = run_in_thread,
+) -> Verification:
     """Fraction of A's and B's documents where any of ``latents`` fires, with a two-proportion test; with a
     ``provider``, also an LLM judge on ``n_judge`` random documents per side (shuffled together).
 
@@ -146,8 +169,10 @@ async def verify_hypothesis(ws: Workspace, spec: DiffSpec, latents: list[int], *
         def fetch() -> list[tuple[str, str]]:
             out = []
             by_side = {"a": sides.a, "b": sides.b}
-            cache = {s: texts_of(ws, by_side[s].dataset, [str(by_side[s].doc_ids[i]) for t, i in picked if t == s])
-                     for s in ("a", "b")}
+            cache = {
+                s: texts_of(ws, by_side[s].dataset, [str(by_side[s].doc_ids[i]) for t, i in picked if t == s])
+                for s in ("a", "b")
+            }
             for s, i in picked:
                 doc = str(by_side[s].doc_ids[i])
                 out.append((doc, cache[s].get(doc, "")))
@@ -160,18 +185,41 @@ async def verify_hypothesis(ws: Workspace, spec: DiffSpec, latents: list[int], *
             size = min(JUDGE_BATCH, len(docs) - k * JUDGE_BATCH)
             obj = parse_json_object(reply.text) or {}
             said |= {k * JUDGE_BATCH + n - 1 for n in parse_int_list(obj.get("matches"), 1, size)}
-        verdicts = [DocVerdict(side=s, doc_id=doc, judged=j in said, latents_fire=bool((fa if s == "a" else fb)[i]))
-                    for j, ((s, i), (doc, _)) in enumerate(zip(picked, docs, strict=True))]
+        verdicts = [
+            DocVerdict(side=s, doc_id=doc, judged=j in said, latents_fire=bool((fa if s == "a" else fb)[i]))
+            for j, ((s, i), (doc, _)) in enumerate(zip(picked, docs, strict=True))
+        ]
         ja = [v for v in verdicts if v.side == "a"]
         jb = [v for v in verdicts if v.side == "b"]
         ya, yb = sum(v.judged for v in ja), sum(v.judged for v in jb)
         jst = proportion_stats(ya, len(ja), yb, len(jb)) if ja and jb else {"p": 1.0}
-        judge = JudgeResult(n_a=len(ja), yes_a=ya, n_b=len(jb), yes_b=yb, freq_a=ya / max(len(ja), 1),
-                            freq_b=yb / max(len(jb), 1), p=jst["p"],
-                            agreement=sum(v.judged == v.latents_fire for v in verdicts) / max(len(verdicts), 1),
-                            verdicts=verdicts)
+        judge = JudgeResult(
+            n_a=len(ja),
+            yes_a=ya,
+            n_b=len(jb),
+            yes_b=yb,
+            freq_a=ya / max(len(ja), 1),
+            freq_b=yb / max(len(jb), 1),
+            p=jst["p"],
+            agreement=sum(v.judged == v.latents_fire for v in verdicts) / max(len(verdicts), 1),
+            verdicts=verdicts,
+        )
         usage = metered.usage()
     labels = [sides.labels.text(i) if hasattr(sides.labels, "text") else str(i) for i in ids]
-    return Verification(hypothesis=hypothesis, name_a=sides.a.name, name_b=sides.b.name, latents=ids, labels=labels,
-                        n_a=na, n_b=nb, count_a=ca, count_b=cb, freq_a=ca / na, freq_b=cb / nb, diff=ca / na - cb / nb,
-                        judge=judge, usage=usage, **st)
+    return Verification(
+        hypothesis=hypothesis,
+        name_a=sides.a.name,
+        name_b=sides.b.name,
+        latents=ids,
+        labels=labels,
+        n_a=na,
+        n_b=nb,
+        count_a=ca,
+        count_b=cb,
+        freq_a=ca / na,
+        freq_b=cb / nb,
+        diff=ca / na - cb / nb,
+        judge=judge,
+        usage=usage,
+        **st,
+    )

@@ -68,21 +68,36 @@ Numbers in results are measured on the data; labels may be imperfect, so check e
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 DatasetArg = Annotated[str, Field(description="dataset name, as listed by list_datasets")]
-WhereArg = Annotated[str | None, Field(
-    description="optional filter on metadata columns, e.g. \"model == 'gpt-4o' and score >= 3\" (==, !=, <, <=, "
-                ">, >=, in [...], and, or, not; text in quotes). Null: all documents")]
-SaeArg = Annotated[str | None, Field(
-    description="embedding key or SAE id, only needed when the dataset has several embeddings (see describe_dataset)")]
+WhereArg = Annotated[
+    str | None,
+    Field(
+        description="optional filter on metadata columns, e.g. \"model == 'gpt-4o' and score >= 3\" (==, !=, <, <=, "
+        ">, >=, in [...], and, or, not; text in quotes). Null: all documents"
+    ),
+]
+SaeArg = Annotated[
+    str | None,
+    Field(
+        description="embedding key or SAE id, only needed when the dataset has several embeddings (see describe_dataset)"
+    ),
+]
 CursorArg = Annotated[int, Field(ge=0, description="index of the first row: 0, or next_cursor from the previous page")]
-LatentsArg = Annotated[list[int], Field(min_length=1, max_length=20, description="latent ids (from diff_datasets, "
-                                                                                 "search_features, ...)")]
-ModeArg = Annotated[Literal["sets", "paired", "one_vs_many"], Field(
-    description="sets: documents of A vs documents of B (independent); paired: A and B matched one-to-one by "
-                "pair_key (e.g. two models answering the same prompts; McNemar test); one_vs_many: in dataset_a, "
-                "documents whose `column` equals `target` vs each other value of that column")]
+LatentsArg = Annotated[
+    list[int], Field(min_length=1, max_length=20, description="latent ids (from diff_datasets, search_features, ...)")
+]
+ModeArg = Annotated[
+    Literal["sets", "paired", "one_vs_many"],
+    Field(
+        description="sets: documents of A vs documents of B (independent); paired: A and B matched one-to-one by "
+        "pair_key (e.g. two models answering the same prompts; McNemar test); one_vs_many: in dataset_a, "
+        "documents whose `column` equals `target` vs each other value of that column"
+    ),
+]
 DatasetAArg = Annotated[str, Field(description="dataset of set A (in one_vs_many, the dataset holding all groups)")]
-DatasetBArg = Annotated[str | None, Field(description="dataset of set B; null: the same as dataset_a (then give "
-                                                      "different where_a / where_b)")]
+DatasetBArg = Annotated[
+    str | None,
+    Field(description="dataset of set B; null: the same as dataset_a (then give different where_a / where_b)"),
+]
 WhereAArg = Annotated[str | None, Field(description="filter selecting set A within dataset_a, e.g. \"model == 'x'\"")]
 WhereBArg = Annotated[str | None, Field(description="filter selecting set B within dataset_b")]
 PairKeyArg = Annotated[str | None, Field(description="paired mode: metadata column matching A to B (e.g. prompt_id)")]
@@ -107,24 +122,52 @@ def guarded(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _spec(mode: str, dataset_a: str, where_a: str | None, dataset_b: str | None, where_b: str | None,
-          pair_key: str | None, column: str | None, target: str | None, sae: str | None) -> DiffSpec:
-    return DiffSpec(mode=mode, dataset_a=dataset_a, where_a=where_a or None, dataset_b=dataset_b or None,  # type: ignore[arg-type]
-                    where_b=where_b or None, pair_key=pair_key or None, column=column or None, target=target,
-                    sae=sae).check()
+def _spec(
+    mode: str,
+    dataset_a: str,
+    where_a: str | None,
+    dataset_b: str | None,
+    where_b: str | None,
+    pair_key: str | None,
+    column: str | None,
+    target: str | None,
+    sae: str | None,
+) -> DiffSpec:
+    return DiffSpec(
+        mode=mode,
+        dataset_a=dataset_a,
+        where_a=where_a or None,
+        dataset_b=dataset_b or None,  # type: ignore[arg-type]
+        where_b=where_b or None,
+        pair_key=pair_key or None,
+        column=column or None,
+        target=target,
+        sae=sae,
+    ).check()
 
 
 def _summary(ds: Any) -> DatasetSummary:
     info = ds.info
-    return DatasetSummary(name=info.name, n_docs=info.n_docs, columns=info.columns,
-                          embeddings=[_embedding_summary(e) for e in ds.embeddings()])
+    return DatasetSummary(
+        name=info.name,
+        n_docs=info.n_docs,
+        columns=info.columns,
+        embeddings=[_embedding_summary(e) for e in ds.embeddings()],
+    )
 
 
 def _embedding_summary(emb: Any) -> EmbeddingSummary:
     m = emb.manifest
-    return EmbeddingSummary(key=m.key, sae=m.spec.sae.get("id"), reader=m.spec.reader.get("id"),
-                            layer=m.spec.reader.get("layer"), pooling=m.spec.config.get("pooling"),
-                            complete=m.complete, shards_done=emb.shards_done(), n_shards=m.n_shards)
+    return EmbeddingSummary(
+        key=m.key,
+        sae=m.spec.sae.get("id"),
+        reader=m.spec.reader.get("id"),
+        layer=m.spec.reader.get("layer"),
+        pooling=m.spec.config.get("pooling"),
+        complete=m.complete,
+        shards_done=emb.shards_done(),
+        n_shards=m.n_shards,
+    )
 
 
 def _columns(frame: Any, names: list[str]) -> list[ColumnSummary]:
@@ -139,17 +182,30 @@ def _columns(frame: Any, names: list[str]) -> list[ColumnSummary]:
             present = col.dropna()
             if len(present):
                 lo, hi = str(present.min()), str(present.max())
-        out.append(ColumnSummary(name=name, dtype=str(col.dtype), n_missing=int(col.isna().sum()),
-                                 n_distinct=int(col.nunique()), top_values=[(str(k), int(v)) for k, v in counts.items()],
-                                 min=lo, max=hi))
+        out.append(
+            ColumnSummary(
+                name=name,
+                dtype=str(col.dtype),
+                n_missing=int(col.isna().sum()),
+                n_distinct=int(col.nunique()),
+                top_values=[(str(k), int(v)) for k, v in counts.items()],
+                min=lo,
+                max=hi,
+            )
+        )
     return out
 
 
 def _doc_text(row: Any, columns: list[str], max_chars: int) -> DocumentText:
     text = str(row["text"])
     meta = {c: (None if _missing(row[c]) else row[c].item() if hasattr(row[c], "item") else row[c]) for c in columns}
-    return DocumentText(doc_id=str(row["doc_id"]), text=text[:max_chars], n_chars=len(text),
-                        truncated=len(text) > max_chars, metadata={k: _jsonable(v) for k, v in meta.items()})
+    return DocumentText(
+        doc_id=str(row["doc_id"]),
+        text=text[:max_chars],
+        n_chars=len(text),
+        truncated=len(text) > max_chars,
+        metadata={k: _jsonable(v) for k, v in meta.items()},
+    )
 
 
 def _missing(v: Any) -> bool:
@@ -179,8 +235,11 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
     # --- datasets -----------------------------------------------------------------------------------
     def list_model() -> DatasetList:
         store = state.ws.store
-        return DatasetList(root=str(store.root), datasets=[_summary(store.open(n)) for n in store.names()],
-                           active_jobs=state.jobs.active())
+        return DatasetList(
+            root=str(store.root),
+            datasets=[_summary(store.open(n)) for n in store.names()],
+            active_jobs=state.jobs.active(),
+        )
 
     @tool(READ_ONLY, "List datasets")
     async def list_datasets() -> CallToolResult:
@@ -193,12 +252,18 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
         info = ds.info
         frame = ds.documents()
         return DatasetDetails(
-            name=info.name, n_docs=info.n_docs, source=info.source, created=info.created,
-            fingerprint=info.fingerprint, columns=_columns(frame, info.columns),
+            name=info.name,
+            n_docs=info.n_docs,
+            source=info.source,
+            created=info.created,
+            fingerprint=info.fingerprint,
+            columns=_columns(frame, info.columns),
             embeddings=[_embedding_summary(e) for e in ds.embeddings()],
             embedding_stats={e.key: e.manifest.stats for e in ds.embeddings()},
-            n_skipped=len(info.skipped), skipped=info.skipped[:10],
-            examples=[_doc_text(frame.iloc[i], info.columns, 300) for i in range(min(n_examples, len(frame)))])
+            n_skipped=len(info.skipped),
+            skipped=info.skipped[:10],
+            examples=[_doc_text(frame.iloc[i], info.columns, 300) for i in range(min(n_examples, len(frame)))],
+        )
 
     @tool(READ_ONLY, "Describe a dataset")
     async def describe_dataset(
@@ -215,8 +280,11 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
         ids = frame["doc_id"].astype(str)
         by_id = {d: i for i, d in enumerate(ids)}
         found = [d for d in doc_ids if d in by_id]
-        return DocumentsPage(dataset=dataset, missing=[d for d in doc_ids if d not in by_id],
-                             documents=[_doc_text(frame.iloc[by_id[d]], ds.info.columns, max_chars) for d in found])
+        return DocumentsPage(
+            dataset=dataset,
+            missing=[d for d in doc_ids if d not in by_id],
+            documents=[_doc_text(frame.iloc[by_id[d]], ds.info.columns, max_chars) for d in found],
+        )
 
     @tool(READ_ONLY, "Read documents")
     async def read_documents(
@@ -228,18 +296,22 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
         feature_details or retrieve_documents return - to check what a latent really picks up."""
         return state.result(await state.run(lambda: read_model(dataset, doc_ids, max_chars)))
 
-    def ingest_model(name: str, path: str | None, documents: list[Any] | None, opts: Any,
-                     overwrite: bool) -> IngestResult:
+    def ingest_model(
+        name: str, path: str | None, documents: list[Any] | None, opts: Any, overwrite: bool
+    ) -> IngestResult:
         from saescope.store.dataset import check_name
         from saescope.store.ingest import documents_from_list, read_documents
 
         check_name(name)
         if (path is None) == (documents is None):
-            raise InputError("give exactly one of path (a file or folder under the allowed roots) or documents "
-                             "(a list of strings or of objects with a text field)")
+            raise InputError(
+                "give exactly one of path (a file or folder under the allowed roots) or documents "
+                "(a list of strings or of objects with a text field)"
+            )
         if any(j.dataset == name for j in state.jobs.active()):
-            raise InputError(f"{name!r} is being embedded right now; wait for the job (embed_status) or use "
-                             "another name")
+            raise InputError(
+                f"{name!r} is being embedded right now; wait for the job (embed_status) or use another name"
+            )
         if path is not None:
             real = resolve_under_roots(path, cfg.roots)
             check_size(files_to_read(real, cfg.roots), cfg.max_bytes)
@@ -248,35 +320,55 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
         else:
             assert documents is not None
             if len(documents) > cfg.max_documents:
-                raise InputError(f"{len(documents):,} documents is over this server's limit of "
-                                 f"{cfg.max_documents:,} (--max-documents); split the input")
+                raise InputError(
+                    f"{len(documents):,} documents is over this server's limit of "
+                    f"{cfg.max_documents:,} (--max-documents); split the input"
+                )
             size = sum(len(d) if isinstance(d, str) else len(json.dumps(d, default=str)) for d in documents)
             if size > cfg.max_bytes:
-                raise InputError(f"the inline documents hold {size:,} characters, over this server's limit of "
-                                 f"{cfg.max_bytes:,} (--max-bytes); write them to a file under an allowed root")
+                raise InputError(
+                    f"the inline documents hold {size:,} characters, over this server's limit of "
+                    f"{cfg.max_bytes:,} (--max-bytes); write them to a file under an allowed root"
+                )
             frame, report = documents_from_list(documents, opts)
             source = "inline documents"
         if len(frame) > cfg.max_documents:
-            raise InputError(f"{path} holds {len(frame):,} documents, over this server's limit of "
-                             f"{cfg.max_documents:,} (--max-documents); split it")
+            raise InputError(
+                f"{path} holds {len(frame):,} documents, over this server's limit of "
+                f"{cfg.max_documents:,} (--max-documents); split it"
+            )
         ds = state.ws.store.create(name, frame, source=source, skipped=report.skipped, overwrite=overwrite)
-        return IngestResult(dataset=_summary(ds), source=source, skipped=report.skipped[:20],
-                            n_skipped=len(report.skipped),
-                            next_step=f"call embed_dataset(dataset={name!r}) to compute its SAE vectors")
+        return IngestResult(
+            dataset=_summary(ds),
+            source=source,
+            skipped=report.skipped[:20],
+            n_skipped=len(report.skipped),
+            next_step=f"call embed_dataset(dataset={name!r}) to compute its SAE vectors",
+        )
 
     @tool(WRITES, "Ingest documents")
     async def ingest_documents(
         name: Annotated[str, Field(description="new dataset name: letters, digits, '_', '.', '-' (max 64)")],
-        path: Annotated[str | None, Field(
-            description="a .jsonl/.json/.csv/.tsv/.parquet file (optionally .gz/.bz2) or a folder of .txt files, "
-                        "under the server's allowed roots; relative paths start at the first root")] = None,
-        documents: Annotated[list[str | dict[str, Any]] | None, Field(
-            description="inline documents instead of a path: strings, or objects with a text field plus "
-                        "metadata fields (e.g. {\"text\": \"...\", \"model\": \"gpt-4o\", \"prompt_id\": 3})")] = None,
+        path: Annotated[
+            str | None,
+            Field(
+                description="a .jsonl/.json/.csv/.tsv/.parquet file (optionally .gz/.bz2) or a folder of .txt files, "
+                "under the server's allowed roots; relative paths start at the first root"
+            ),
+        ] = None,
+        documents: Annotated[
+            list[str | dict[str, Any]] | None,
+            Field(
+                description="inline documents instead of a path: strings, or objects with a text field plus "
+                'metadata fields (e.g. {"text": "...", "model": "gpt-4o", "prompt_id": 3})'
+            ),
+        ] = None,
         text_column: Annotated[str, Field(description="field or column holding the text")] = "text",
         id_column: Annotated[str | None, Field(description="field with stable document ids; null: row numbers")] = None,
-        format: Annotated[Literal["jsonl", "csv", "parquet", "txt"] | None, Field(
-            description="input format; null: guessed from the file name")] = None,
+        format: Annotated[
+            Literal["jsonl", "csv", "parquet", "txt"] | None,
+            Field(description="input format; null: guessed from the file name"),
+        ] = None,
         skip_invalid: Annotated[bool, Field(description="skip (and list) bad rows instead of failing")] = False,
         overwrite: Annotated[bool, Field(description="replace an existing dataset of this name")] = False,
     ) -> CallToolResult:
@@ -292,22 +384,36 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
     @tool(WRITES, "Embed a dataset (background)")
     async def embed_dataset(
         dataset: DatasetArg,
-        sae: Annotated[str | None, Field(
-            description="SAE to use: null for the server's default, 'default' for saescope's shipped SAE, a "
-                        "SAELens folder under an allowed root, or RELEASE:SAE_ID of a SAELens pretrained SAE")] = None,
-        pooling: Annotated[Literal["max", "mean", "sum", "count", "binary"], Field(
-            description="how token activations become one value per document and latent")] = "max",
-        chat_template: Annotated[bool, Field(description="read each document as an assistant reply in the "
-                                                         "reader's chat template (for model outputs)")] = False,
-        threshold: Annotated[float, Field(ge=0, description="activation floor below which a token does not "
-                                                            "count")] = 0.0,
-        window: Annotated[int, Field(ge=8, le=8192, description="tokens per window; longer documents are split "
-                                                                "and pooled across windows")] = 512,
+        sae: Annotated[
+            str | None,
+            Field(
+                description="SAE to use: null for the server's default, 'default' for saescope's shipped SAE, a "
+                "SAELens folder under an allowed root, or RELEASE:SAE_ID of a SAELens pretrained SAE"
+            ),
+        ] = None,
+        pooling: Annotated[
+            Literal["max", "mean", "sum", "count", "binary"],
+            Field(description="how token activations become one value per document and latent"),
+        ] = "max",
+        chat_template: Annotated[
+            bool,
+            Field(
+                description="read each document as an assistant reply in the reader's chat template (for model outputs)"
+            ),
+        ] = False,
+        threshold: Annotated[
+            float, Field(ge=0, description="activation floor below which a token does not count")
+        ] = 0.0,
+        window: Annotated[
+            int,
+            Field(ge=8, le=8192, description="tokens per window; longer documents are split and pooled across windows"),
+        ] = 512,
     ) -> CallToolResult:
         """Start computing SAE vectors for every document of a dataset, in the background. Returns at once with
         a job id: poll embed_status (wait_seconds > 0 waits and reports progress). Other tools keep working
         meanwhile. Calling it again for the same dataset and settings returns the running job, or resumes an
         interrupted one where it stopped; once complete, it returns immediately."""
+
         def prepare() -> tuple[int, Any, Any]:
             from saescope.embed.engine import EmbedConfig
 
@@ -320,8 +426,12 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
 
         def work(progress: Callable[[int, int, int, float], None]) -> str:
             with state.reader_lock:
-                manifest = ws.embed(dataset, choice, conf, progress=lambda p: progress(
-                    p.docs_done, p.docs_total, p.tokens_done, p.elapsed_s))
+                manifest = ws.embed(
+                    dataset,
+                    choice,
+                    conf,
+                    progress=lambda p: progress(p.docs_done, p.docs_total, p.tokens_done, p.elapsed_s),
+                )
             return manifest.key
 
         return state.result(state.jobs.submit(dataset, sae or cfg.sae, n_docs, work))
@@ -330,8 +440,12 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
     async def embed_status(
         ctx: Context,
         job_id: Annotated[str | None, Field(description="job id from embed_dataset; null lists every job")] = None,
-        wait_seconds: Annotated[float, Field(ge=0, le=300, description="wait up to this long for the job to "
-                                                                       "finish, sending progress notifications")] = 0,
+        wait_seconds: Annotated[
+            float,
+            Field(
+                ge=0, le=300, description="wait up to this long for the job to finish, sending progress notifications"
+            ),
+        ] = 0,
     ) -> CallToolResult:
         """Show embedding jobs: state (queued, running, done, failed), documents done of total, tokens, time, and
         the error of a failed job. With a job_id and wait_seconds, waits for it (reporting MCP progress) and
@@ -345,12 +459,17 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
         job = state.jobs.get(job_id)
         if job is None:
             known = [j.job_id for j in state.jobs.all()]
-            raise InputError(f"unknown job {job_id!r}; jobs of this server: {known or 'none'} (jobs do not survive "
-                             "a server restart: call embed_dataset again to resume)")
+            raise InputError(
+                f"unknown job {job_id!r}; jobs of this server: {known or 'none'} (jobs do not survive "
+                "a server restart: call embed_dataset again to resume)"
+            )
         deadline = anyio.current_time() + wait_seconds
         while job is not None and job.active and anyio.current_time() < deadline:
-            await ctx.report_progress(job.docs_done, job.docs_total or None,
-                                      f"{job.state}: {job.docs_done}/{job.docs_total} documents of {job.dataset}")
+            await ctx.report_progress(
+                job.docs_done,
+                job.docs_total or None,
+                f"{job.state}: {job.docs_done}/{job.docs_total} documents of {job.dataset}",
+            )
             await anyio.sleep(min(0.5, max(0.0, deadline - anyio.current_time())))
             job = state.jobs.get(job_id)
         assert job is not None
@@ -365,9 +484,12 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
         from saescope.server.results import DiffResult
 
         result = run_diff(state.ws, spec, **options)
-        return DiffResult(mode=spec.mode, sets=result if isinstance(result, an.SetDiff) else None,
-                          paired=result if isinstance(result, an.PairedDiff) else None,
-                          one_vs_many=result if isinstance(result, an.OneVsMany) else None)
+        return DiffResult(
+            mode=spec.mode,
+            sets=result if isinstance(result, an.SetDiff) else None,
+            paired=result if isinstance(result, an.PairedDiff) else None,
+            one_vs_many=result if isinstance(result, an.OneVsMany) else None,
+        )
 
     @tool(READ_ONLY, "Diff two document sets")
     async def diff_datasets(
@@ -379,13 +501,20 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
         pair_key: PairKeyArg = None,
         column: ColumnArg = None,
         target: TargetArg = None,
-        rank_by: Annotated[Literal["effect", "z", "diff", "ratio", "p"], Field(
-            description="effect (default): large, well-supported differences first; z; diff (|freq_a-freq_b|); "
-                        "ratio; p")] = "effect",
-        direction: Annotated[Literal["both", "a", "b"], Field(
-            description="both, or only latents more frequent in A (a) / in B (b); ignored by one_vs_many")] = "both",
-        min_support: Annotated[int, Field(ge=1, description="test only latents firing in at least this many "
-                                                            "documents of A and B together")] = 5,
+        rank_by: Annotated[
+            Literal["effect", "z", "diff", "ratio", "p"],
+            Field(
+                description="effect (default): large, well-supported differences first; z; diff (|freq_a-freq_b|); "
+                "ratio; p"
+            ),
+        ] = "effect",
+        direction: Annotated[
+            Literal["both", "a", "b"],
+            Field(description="both, or only latents more frequent in A (a) / in B (b); ignored by one_vs_many"),
+        ] = "both",
+        min_support: Annotated[
+            int, Field(ge=1, description="test only latents firing in at least this many documents of A and B together")
+        ] = 5,
         alpha: Annotated[float, Field(gt=0, lt=1, description="false discovery rate for n_significant")] = 0.05,
         top_k: Annotated[int, Field(ge=1, le=50, description="rows per page")] = 20,
         cursor: CursorArg = 0,
@@ -396,23 +525,40 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
         (z / Fisher, or McNemar when paired) and a BH-adjusted q, and example document ids from each side.
         Follow up with feature_details (what a latent is), read_documents (the examples), summarise_diff."""
         spec = _spec(mode, dataset_a, where_a, dataset_b, where_b, pair_key, column, target, sae)
-        options = {"rank_by": rank_by, "direction": direction, "min_support": min_support, "alpha": alpha,
-                   "top_k": top_k, "cursor": cursor}
+        options = {
+            "rank_by": rank_by,
+            "direction": direction,
+            "min_support": min_support,
+            "alpha": alpha,
+            "top_k": top_k,
+            "cursor": cursor,
+        }
         return state.result(await state.run(lambda: diff_model(spec, options)))
 
     @tool(READ_ONLY, "Latent correlations")
     async def correlations(
         dataset: DatasetArg,
         where: WhereArg = None,
-        column: Annotated[str | None, Field(
-            description="a metadata column: latents enriched in each category (text columns) or correlated with "
-                        "it (numbers, dates). Null: latent pairs that fire together (NPMI)")] = None,
+        column: Annotated[
+            str | None,
+            Field(
+                description="a metadata column: latents enriched in each category (text columns) or correlated with "
+                "it (numbers, dates). Null: latent pairs that fire together (NPMI)"
+            ),
+        ] = None,
         latent: Annotated[int | None, Field(description="co-occurrence only: pairs that include this latent")] = None,
-        min_cooc: Annotated[int, Field(ge=1, description="co-occurrence only: minimum documents where a pair "
-                                                         "fires together")] = 5,
-        dissimilar_labels: Annotated[float | None, Field(
-            ge=-1, le=1, description="co-occurrence only: keep pairs whose labels' cosine similarity is below this "
-                                     "(surprising pairs, not near-duplicates)")] = None,
+        min_cooc: Annotated[
+            int, Field(ge=1, description="co-occurrence only: minimum documents where a pair fires together")
+        ] = 5,
+        dissimilar_labels: Annotated[
+            float | None,
+            Field(
+                ge=-1,
+                le=1,
+                description="co-occurrence only: keep pairs whose labels' cosine similarity is below this "
+                "(surprising pairs, not near-duplicates)",
+            ),
+        ] = None,
         top_k: Annotated[int, Field(ge=1, le=50, description="rows per page (per category for columns)")] = 20,
         cursor: CursorArg = 0,
         sae: SaeArg = None,
@@ -430,27 +576,44 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
             if column:
                 if latent is not None or dissimilar_labels is not None or cursor:
                     raise InputError("latent, dissimilar_labels and cursor apply to co-occurrence only (no column)")
-                return CorrelationResult(kind="metadata", metadata=queries.metadata_association(
-                    state.ws, docset, column, top_k=top_k))
-            return CorrelationResult(kind="cooccurrence", cooccurrence=queries.correlations(
-                state.ws, docset, dissimilar_labels=dissimilar_labels, latent=latent, min_cooc=min_cooc, top_k=top_k,
-                cursor=cursor))
+                return CorrelationResult(
+                    kind="metadata", metadata=queries.metadata_association(state.ws, docset, column, top_k=top_k)
+                )
+            return CorrelationResult(
+                kind="cooccurrence",
+                cooccurrence=queries.correlations(
+                    state.ws,
+                    docset,
+                    dissimilar_labels=dissimilar_labels,
+                    latent=latent,
+                    min_cooc=min_cooc,
+                    top_k=top_k,
+                    cursor=cursor,
+                ),
+            )
 
         return state.result(await state.run(run, "encoder" if dissimilar_labels is not None else None))
 
     @tool(READ_ONLY, "Cluster documents")
     async def cluster_documents(
         dataset: DatasetArg,
-        axis: Annotated[str | None, Field(
-            description="what to group by, in words (e.g. 'tone', 'programming language'): latents whose labels "
-                        "match it become the clustering features")] = None,
-        latents: Annotated[list[int] | None, Field(max_length=200, description="latent ids to cluster on "
-                                                                               "(instead of, or with, axis)")] = None,
+        axis: Annotated[
+            str | None,
+            Field(
+                description="what to group by, in words (e.g. 'tone', 'programming language'): latents whose labels "
+                "match it become the clustering features"
+            ),
+        ] = None,
+        latents: Annotated[
+            list[int] | None, Field(max_length=200, description="latent ids to cluster on (instead of, or with, axis)")
+        ] = None,
         where: WhereArg = None,
-        k: Annotated[int | None, Field(ge=2, le=20, description="number of clusters; null: chosen by "
-                                                                "silhouette")] = None,
-        dense: Annotated[bool, Field(description="cluster dense sentence embeddings instead (a baseline without "
-                                                 "latents)")] = False,
+        k: Annotated[
+            int | None, Field(ge=2, le=20, description="number of clusters; null: chosen by silhouette")
+        ] = None,
+        dense: Annotated[
+            bool, Field(description="cluster dense sentence embeddings instead (a baseline without latents)")
+        ] = False,
         sae: SaeArg = None,
     ) -> CallToolResult:
         """Group documents along an axis of interest: latents relevant to the axis (or given latents) become
@@ -461,17 +624,24 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
 
         if not (axis or latents or dense):
             raise InputError("name an axis in words (axis='tone'), give latent ids (latents=[...]) or set dense=true")
-        return state.result(await state.run(lambda: queries.cluster(
-            state.ws, DocSet(dataset, where or None, sae), axis=axis, latents=latents, dense=dense, k=k),
-            "encoder" if (axis or dense) else None))
+        return state.result(
+            await state.run(
+                lambda: queries.cluster(
+                    state.ws, DocSet(dataset, where or None, sae), axis=axis, latents=latents, dense=dense, k=k
+                ),
+                "encoder" if (axis or dense) else None,
+            )
+        )
 
     @tool(READ_ONLY, "Retrieve documents by a property")
     async def retrieve_documents(
         dataset: DatasetArg,
         query: Annotated[str, Field(description="the property in words, e.g. 'apologises to the user'")],
         where: WhereArg = None,
-        positives: Annotated[list[str], Field(max_length=50, description="ids of documents known to have the "
-                                                                         "property, to refine the latents")] = [],  # noqa: B006
+        positives: Annotated[
+            list[str],
+            Field(max_length=50, description="ids of documents known to have the property, to refine the latents"),
+        ] = [],  # noqa: B006
         latents: Annotated[list[int], Field(max_length=50, description="latent ids to add to the query")] = [],  # noqa: B006
         n_latents: Annotated[int, Field(ge=1, le=40, description="latents chosen for the property")] = 8,
         dense: Annotated[bool, Field(description="also rank by dense sentence similarity, for comparison")] = False,
@@ -485,9 +655,22 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
         from saescope import queries
         from saescope.queries import DocSet
 
-        return state.result(await state.run(lambda: queries.retrieve(
-            state.ws, DocSet(dataset, where or None, sae), query, positives=positives, latents=latents,
-            n_latents=n_latents, dense=dense, top_k=top_k, cursor=cursor), "encoder"))
+        return state.result(
+            await state.run(
+                lambda: queries.retrieve(
+                    state.ws,
+                    DocSet(dataset, where or None, sae),
+                    query,
+                    positives=positives,
+                    latents=latents,
+                    n_latents=n_latents,
+                    dense=dense,
+                    top_k=top_k,
+                    cursor=cursor,
+                ),
+                "encoder",
+            )
+        )
 
     @tool(READ_ONLY, "Search latents by label")
     async def search_features(
@@ -502,16 +685,21 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
         Latents without a label are found only semantically; label_latents can name them."""
         from saescope import queries
 
-        return state.result(await state.run(lambda: queries.search_features(
-            state.ws, dataset, query, top_k=top_k, semantic=semantic, sae=sae), "encoder" if semantic else None))
+        return state.result(
+            await state.run(
+                lambda: queries.search_features(state.ws, dataset, query, top_k=top_k, semantic=semantic, sae=sae),
+                "encoder" if semantic else None,
+            )
+        )
 
     @tool(READ_ONLY, "Latent details with token evidence")
     async def feature_details(
         dataset: DatasetArg,
         latent: Annotated[int, Field(ge=0, description="latent id")],
         n_top: Annotated[int, Field(ge=1, le=20, description="top documents to show")] = 5,
-        token_evidence: Annotated[bool, Field(
-            description="recompute which tokens fire in the top documents (runs the reader: slower)")] = True,
+        token_evidence: Annotated[
+            bool, Field(description="recompute which tokens fire in the top documents (runs the reader: slower)")
+        ] = True,
         sae: SaeArg = None,
     ) -> CallToolResult:
         """Everything about one latent in one dataset: its labels (with source and score), how many documents it
@@ -519,9 +707,14 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
         documents where it does not fire - to judge what the latent really detects."""
         from saescope import queries
 
-        return state.result(await state.run(lambda: queries.feature_details(
-            state.ws, dataset, latent, n_top=n_top, evidence=token_evidence, sae=sae),
-            "reader" if token_evidence else None))
+        return state.result(
+            await state.run(
+                lambda: queries.feature_details(
+                    state.ws, dataset, latent, n_top=n_top, evidence=token_evidence, sae=sae
+                ),
+                "reader" if token_evidence else None,
+            )
+        )
 
     def explain_model(dataset: str, doc_id: str, top_k: int, sae: str | None) -> Any:
         from saescope import queries
@@ -550,24 +743,37 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
         dataset: DatasetArg,
         latents: LatentsArg,
         n_examples: Annotated[int, Field(ge=2, le=10, description="top documents shown to the LLM")] = 5,
-        n_held_out: Annotated[int, Field(ge=0, le=20, description="held-out documents (half firing) on which the "
-                                                                  "label is scored")] = 6,
-        token_evidence: Annotated[bool, Field(description="mark the firing tokens in the examples (runs the "
-                                                          "reader)")] = True,
-        save: Annotated[bool, Field(description="save the labels (source 'llm', model, score) for later "
-                                                "results")] = True,
+        n_held_out: Annotated[
+            int, Field(ge=0, le=20, description="held-out documents (half firing) on which the label is scored")
+        ] = 6,
+        token_evidence: Annotated[
+            bool, Field(description="mark the firing tokens in the examples (runs the reader)")
+        ] = True,
+        save: Annotated[
+            bool, Field(description="save the labels (source 'llm', model, score) for later results")
+        ] = True,
         sae: SaeArg = None,
     ) -> CallToolResult | InputRequiredResult:
         """Write a label for each latent with an LLM (the connected client's model through MCP sampling, or the
         server's configured endpoint) from documents where it fires (firing tokens marked) and where it does
         not, then score the label: the LLM picks which held-out documents match it; score = balanced accuracy
         (0.5 chance, 1 perfect). Saved labels are used by every later result. Needs an LLM."""
+
         async def task(provider: LLMProvider) -> Any:
             from saescope.llm.autointerp import label_latents as run
 
-            return await run(state.ws, dataset, latents, provider, sae=sae, n_examples=n_examples,
-                             n_held_out=n_held_out, token_evidence=token_evidence, save=save,
-                             run_sync=state.runner("reader" if token_evidence else None))
+            return await run(
+                state.ws,
+                dataset,
+                latents,
+                provider,
+                sae=sae,
+                n_examples=n_examples,
+                n_held_out=n_held_out,
+                token_evidence=token_evidence,
+                save=save,
+                run_sync=state.runner("reader" if token_evidence else None),
+            )
 
         return await state.with_llm(ctx, task)
 
@@ -584,8 +790,13 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
         target: TargetArg = None,
         n_latents: Annotated[int, Field(ge=1, le=40, description="top latents of the diff given to the LLM")] = 10,
         n_hypotheses: Annotated[int, Field(ge=1, le=10, description="most hypotheses to return")] = 4,
-        relabel: Annotated[bool, Field(description="first relabel each latent from example documents of this "
-                                                   "comparison (one LLM call per latent)")] = True,
+        relabel: Annotated[
+            bool,
+            Field(
+                description="first relabel each latent from example documents of this "
+                "comparison (one LLM call per latent)"
+            ),
+        ] = True,
         min_support: Annotated[int, Field(ge=1, description="as in diff_datasets")] = 5,
         direction: Annotated[Literal["both", "a", "b"], Field(description="as in diff_datasets")] = "both",
         sae: SaeArg = None,
@@ -600,10 +811,19 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
             from saescope.llm.hypotheses import summarise_diff as run
             from saescope.llm.sides import run_diff
 
-            diff = await state.run(lambda: run_diff(state.ws, spec, min_support=min_support, direction=direction,
-                                                    top_k=n_latents))
-            return await run(state.ws, spec, diff, provider, n_latents=n_latents, n_hypotheses=n_hypotheses,
-                             relabel=relabel, run_sync=state.runner(None))
+            diff = await state.run(
+                lambda: run_diff(state.ws, spec, min_support=min_support, direction=direction, top_k=n_latents)
+            )
+            return await run(
+                state.ws,
+                spec,
+                diff,
+                provider,
+                n_latents=n_latents,
+                n_hypotheses=n_hypotheses,
+                relabel=relabel,
+                run_sync=state.runner(None),
+            )
 
         return await state.with_llm(ctx, task)
 
@@ -619,10 +839,16 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
         pair_key: PairKeyArg = None,
         column: ColumnArg = None,
         target: TargetArg = None,
-        hypothesis: Annotated[str | None, Field(max_length=1000, description="the hypothesis in words (needed "
-                                                                             "for the judge)")] = None,
-        judge: Annotated[bool, Field(description="also have an LLM read random documents of each side (blind) and "
-                                                 "say which show the hypothesis. Needs an LLM")] = False,
+        hypothesis: Annotated[
+            str | None, Field(max_length=1000, description="the hypothesis in words (needed for the judge)")
+        ] = None,
+        judge: Annotated[
+            bool,
+            Field(
+                description="also have an LLM read random documents of each side (blind) and "
+                "say which show the hypothesis. Needs an LLM"
+            ),
+        ] = False,
         n_judge: Annotated[int, Field(ge=1, le=50, description="documents judged per side")] = 8,
         sae: SaeArg = None,
     ) -> CallToolResult | InputRequiredResult:
@@ -635,8 +861,15 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
         async def task(provider: LLMProvider | None) -> Any:
             from saescope.llm.verify import verify_hypothesis as run
 
-            return await run(state.ws, spec, latents, hypothesis=hypothesis, provider=provider, n_judge=n_judge,
-                             run_sync=state.runner(None))
+            return await run(
+                state.ws,
+                spec,
+                latents,
+                hypothesis=hypothesis,
+                provider=provider,
+                n_judge=n_judge,
+                run_sync=state.runner(None),
+            )
 
         if not judge:
             return state.result(await task(None))
@@ -660,15 +893,20 @@ def build_server(config: ServerConfig | None = None, *, workspace: Any = None) -
     for t in tools:
         t.fn_metadata.output_schema = schemas.get(t.name)
 
-    server: MCPServer = MCPServer("saescope", title="saescope", instructions=INSTRUCTIONS, tools=tools,
-                                  log_level="WARNING")
+    server: MCPServer = MCPServer(
+        "saescope", title="saescope", instructions=INSTRUCTIONS, tools=tools, log_level="WARNING"
+    )
     _add_resources(server, state, list_model, describe_model)
     _add_prompts(server)
     return server
 
 
-def _add_resources(server: MCPServer, state: ServerState, list_model: Callable[[], DatasetList],
-                   describe_model: Callable[[str, int], DatasetDetails]) -> None:
+def _add_resources(
+    server: MCPServer,
+    state: ServerState,
+    list_model: Callable[[], DatasetList],
+    describe_model: Callable[[str, int], DatasetDetails],
+) -> None:
     async def read(fn: Callable[[], Any]) -> str:
         try:
             model = await state.run(fn)
@@ -676,19 +914,31 @@ def _add_resources(server: MCPServer, state: ServerState, list_model: Callable[[
             raise ResourceError(str(exc)) from exc
         return str(model.model_dump_json(indent=1))
 
-    @server.resource("saescope://datasets", name="datasets", mime_type="application/json",
-                     description="Every dataset: documents, columns, embeddings (as list_datasets)")
+    @server.resource(
+        "saescope://datasets",
+        name="datasets",
+        mime_type="application/json",
+        description="Every dataset: documents, columns, embeddings (as list_datasets)",
+    )
     async def datasets_resource() -> str:
         return await read(list_model)
 
-    @server.resource("saescope://datasets/{name}", name="dataset", mime_type="application/json",
-                     description="One dataset described: columns, embeddings, examples (as describe_dataset)")
+    @server.resource(
+        "saescope://datasets/{name}",
+        name="dataset",
+        mime_type="application/json",
+        description="One dataset described: columns, embeddings, examples (as describe_dataset)",
+    )
     async def dataset_resource(name: str) -> str:
         return await read(lambda: describe_model(name, 3))
 
-    @server.resource("saescope://latents/{dataset}/{latent}", name="latent", mime_type="application/json",
-                     description="One latent in a dataset: labels, frequency, top and silent documents (no token "
-                                 "evidence; use feature_details for that)")
+    @server.resource(
+        "saescope://latents/{dataset}/{latent}",
+        name="latent",
+        mime_type="application/json",
+        description="One latent in a dataset: labels, frequency, top and silent documents (no token "
+        "evidence; use feature_details for that)",
+    )
     async def latent_resource(dataset: str, latent: str) -> str:
         from saescope import queries
 
@@ -696,17 +946,25 @@ def _add_resources(server: MCPServer, state: ServerState, list_model: Callable[[
             raise ResourceError(f"latent must be a non-negative integer, got {latent!r}")
         return await read(lambda: queries.feature_details(state.ws, dataset, int(latent), evidence=False))
 
-    @server.resource("saescope://llm/usage", name="llm-usage", mime_type="application/json",
-                     description="LLM tokens and cost so far (as llm_usage)")
+    @server.resource(
+        "saescope://llm/usage",
+        name="llm-usage",
+        mime_type="application/json",
+        description="LLM tokens and cost so far (as llm_usage)",
+    )
     async def usage_resource() -> str:
         return await read(lambda: state.ledger.totals(state.config.llm.describe()))
 
 
 def _add_prompts(server: MCPServer) -> None:
-    @server.prompt(name="investigate_difference", title="Investigate a difference between two datasets",
-                   description="Step-by-step plan for finding, checking and reporting how two sets of documents differ")
-    def investigate_difference(dataset_a: str, dataset_b: str = "", where_a: str = "", where_b: str = "",
-                               question: str = "") -> str:
+    @server.prompt(
+        name="investigate_difference",
+        title="Investigate a difference between two datasets",
+        description="Step-by-step plan for finding, checking and reporting how two sets of documents differ",
+    )
+    def investigate_difference(
+        dataset_a: str, dataset_b: str = "", where_a: str = "", where_b: str = "", question: str = ""
+    ) -> str:
         a = f"{dataset_a}" + (f" where {where_a}" if where_a else "")
         b = f"{dataset_b or dataset_a}" + (f" where {where_b}" if where_b else "")
         goal = f" The question: {question}" if question else ""

@@ -45,8 +45,10 @@ class EmbedJob(BaseModel):
 
     def to_text(self) -> str:
         pct = f"{self.docs_done / self.docs_total:.0%}" if self.docs_total else "0%"
-        line = (f"job {self.job_id}: embed {self.dataset} with {self.sae}: {self.state}, {self.docs_done}/"
-                f"{self.docs_total} docs ({pct}), {self.tokens_done:,} tokens, {self.elapsed_s:.0f}s")
+        line = (
+            f"job {self.job_id}: embed {self.dataset} with {self.sae}: {self.state}, {self.docs_done}/"
+            f"{self.docs_total} docs ({pct}), {self.tokens_done:,} tokens, {self.elapsed_s:.0f}s"
+        )
         if self.state == "done":
             line += f"; embedding {self.embedding_key} is ready for the analysis tools"
         if self.error:
@@ -88,8 +90,14 @@ class JobManager:
             for job in self._jobs.values():
                 if job.active and job.dataset == dataset and job.sae == sae:
                     return job.model_copy()
-            job = EmbedJob(job_id=f"embed-{next(self._ids)}", dataset=dataset, sae=sae, state="queued",
-                           docs_total=docs_total, submitted=_now())
+            job = EmbedJob(
+                job_id=f"embed-{next(self._ids)}",
+                dataset=dataset,
+                sae=sae,
+                state="queued",
+                docs_total=docs_total,
+                submitted=_now(),
+            )
             self._jobs[job.job_id] = job
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(target=self._run, name="saescope-embed", daemon=True)
@@ -127,13 +135,24 @@ class JobManager:
                 key = work(progress)
             except Exception as exc:
                 log.exception("embedding job %s failed", job_id)
-                self._update(job_id, state="failed", error=_explain(exc), finished=_now(),
-                             elapsed_s=round(time.perf_counter() - start, 2))
+                self._update(
+                    job_id,
+                    state="failed",
+                    error=_explain(exc),
+                    finished=_now(),
+                    elapsed_s=round(time.perf_counter() - start, 2),
+                )
             else:
                 with self._lock:
                     total = self._jobs[job_id].docs_total
-                self._update(job_id, state="done", embedding_key=key, docs_done=total, finished=_now(),
-                             elapsed_s=round(time.perf_counter() - start, 2))
+                self._update(
+                    job_id,
+                    state="done",
+                    embedding_key=key,
+                    docs_done=total,
+                    finished=_now(),
+                    elapsed_s=round(time.perf_counter() - start, 2),
+                )
             finally:
                 self._queue.task_done()
 
@@ -143,5 +162,7 @@ def _explain(exc: Exception) -> str:
 
     if isinstance(exc, SaescopeError):
         return str(exc)
-    return (f"{type(exc).__name__}: {exc}. Shards finished so far are kept: call embed_dataset again with the "
-            "same settings to resume.")
+    return (
+        f"{type(exc).__name__}: {exc}. Shards finished so far are kept: call embed_dataset again with the "
+        "same settings to resume."
+    )

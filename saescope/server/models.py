@@ -44,8 +44,13 @@ class DatasetList(BaseModel):
         else:
             lines = [f"{len(self.datasets)} dataset(s) under {self.root}:"]
             for d in self.datasets:
-                embs = ", ".join(f"{e.sae}{'' if e.complete else f' (incomplete {e.shards_done}/{e.n_shards})'}"
-                                 for e in d.embeddings) or "not embedded (call embed_dataset)"
+                embs = (
+                    ", ".join(
+                        f"{e.sae}{'' if e.complete else f' (incomplete {e.shards_done}/{e.n_shards})'}"
+                        for e in d.embeddings
+                    )
+                    or "not embedded (call embed_dataset)"
+                )
                 lines.append(f"- {d.name}: {d.n_docs} docs; columns {d.columns or '-'}; embeddings: {embs}")
         lines += [j.to_text() for j in self.active_jobs]
         return "\n".join(lines)
@@ -97,9 +102,11 @@ class DatasetDetails(BaseModel):
         for e in self.embeddings:
             s = self.embedding_stats.get(e.key, {})
             mean = s.get("active_latents_mean")
-            lines.append(f"- embedding {e.key}: sae {e.sae}, {e.reader} layer {e.layer}, pooling {e.pooling}, "
-                         f"{'complete' if e.complete else f'incomplete {e.shards_done}/{e.n_shards}'}"
-                         + (f", {mean} active latents per doc" if mean is not None else ""))
+            lines.append(
+                f"- embedding {e.key}: sae {e.sae}, {e.reader} layer {e.layer}, pooling {e.pooling}, "
+                f"{'complete' if e.complete else f'incomplete {e.shards_done}/{e.n_shards}'}"
+                + (f", {mean} active latents per doc" if mean is not None else "")
+            )
         if not self.embeddings:
             lines.append("- not embedded yet: call embed_dataset")
         if self.n_skipped:
@@ -135,8 +142,10 @@ class DocumentsPage(BaseModel):
     missing: list[str] = Field(description="requested ids that are not in the dataset")
 
     def to_text(self) -> str:
-        lines = [f"{len(self.documents)} document(s) of {self.dataset}"
-                 + (f"; not found: {self.missing}" if self.missing else "")]
+        lines = [
+            f"{len(self.documents)} document(s) of {self.dataset}"
+            + (f"; not found: {self.missing}" if self.missing else "")
+        ]
         for d in self.documents:
             meta = ", ".join(f"{k}={v!r}" for k, v in d.metadata.items())
             lines.append(f"--- {d.doc_id} ({meta}){' [cut]' if d.truncated else ''}\n{d.text}")

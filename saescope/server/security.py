@@ -38,11 +38,14 @@ def resolve_under_roots(path: str, roots: Sequence[Path]) -> Path:
     try:
         real = candidate.resolve(strict=True)
     except (FileNotFoundError, RuntimeError) as exc:
-        raise InputError(f"{path} does not exist (relative paths start at {roots[0]}); allowed roots: "
-                         f"{[str(r) for r in roots]}") from exc
+        raise InputError(
+            f"{path} does not exist (relative paths start at {roots[0]}); allowed roots: {[str(r) for r in roots]}"
+        ) from exc
     if not any(_under(real, r) for r in roots):
-        raise InputError(f"{path} resolves to {real}, outside the allowed roots {[str(r) for r in roots]}; "
-                         "the server only reads files under them (start it with --root DIR to allow another)")
+        raise InputError(
+            f"{path} resolves to {real}, outside the allowed roots {[str(r) for r in roots]}; "
+            "the server only reads files under them (start it with --root DIR to allow another)"
+        )
     return real
 
 
@@ -71,8 +74,10 @@ def check_size(files: Sequence[Path], max_bytes: int) -> int:
     """
     total = sum(f.stat().st_size for f in files)
     if total > max_bytes:
-        raise InputError(f"the input is {total:,} bytes, over this server's limit of {max_bytes:,} "
-                         "(--max-bytes); split it, or ingest it with the `saescope ingest` command")
+        raise InputError(
+            f"the input is {total:,} bytes, over this server's limit of {max_bytes:,} "
+            "(--max-bytes); split it, or ingest it with the `saescope ingest` command"
+        )
     return total
 
 
@@ -102,10 +107,22 @@ class BearerAuth:
             await self.app(scope, receive, send)
             return
         log.warning("refused an HTTP request without a valid bearer token from %s", scope.get("client"))
-        body = json.dumps({"error": "invalid_token", "error_description":
-                           "missing or wrong bearer token: send 'Authorization: Bearer <token>' with the token "
-                           "printed by `saescope serve` (or given with --token)"}).encode()
-        await send({"type": "http.response.start", "status": 401, "headers": [
-            (b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="saescope"'),
-            (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {
+                "error": "invalid_token",
+                "error_description": "missing or wrong bearer token: send 'Authorization: Bearer <token>' with the token "
+                "printed by `saescope serve` (or given with --token)",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"www-authenticate", b'Bearer realm="saescope"'),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -46,8 +46,10 @@ def cap_text(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, saying how to get the rest."""
     if len(text) <= limit:
         return text
-    note = (f"\n… [text cut at {limit} characters; the structured result holds this whole page. Ask for fewer rows "
-            "(top_k) or fewer items, or page on with cursor.]")
+    note = (
+        f"\n… [text cut at {limit} characters; the structured result holds this whole page. Ask for fewer rows "
+        "(top_k) or fewer items, or page on with cursor.]"
+    )
     return text[: max(0, limit - len(note))] + note
 
 
@@ -93,7 +95,8 @@ class ServerState:
             busy = ", ".join(f"{j.job_id} ({j.dataset}, {j.docs_done}/{j.docs_total} docs)" for j in self.jobs.active())
             raise SaescopeError(
                 f"the reader is busy with embedding job(s) {busy or '(finishing)'}; call again when embed_status "
-                "shows them done, or pass token_evidence=false to skip recomputing token activations")
+                "shows them done, or pass token_evidence=false to skip recomputing token activations"
+            )
         try:
             yield
         finally:
@@ -123,8 +126,10 @@ class ServerState:
         """The tool result: a compact text (capped) and the structured model."""
         render = getattr(model, "to_text", None)
         text = render() if callable(render) else model.model_dump_json(indent=1)
-        return CallToolResult(content=[TextContent(type="text", text=cap_text(str(text), self.config.text_limit))],
-                              structured_content=model.model_dump(mode="json"))
+        return CallToolResult(
+            content=[TextContent(type="text", text=cap_text(str(text), self.config.text_limit))],
+            structured_content=model.model_dump(mode="json"),
+        )
 
     # --- SAEs and files --------------------------------------------------------------------------
     def sae_choice(self, sae: str | None) -> SAEChoice:
@@ -161,8 +166,9 @@ class ServerState:
             return SamplingRoundsProvider(_answers(ctx))
         return SamplingProvider(ctx.session)
 
-    async def with_llm(self, ctx: Context[Any, Any],
-                       task: Callable[[MeteredProvider], Awaitable[BaseModel]]) -> CallToolResult | InputRequiredResult:
+    async def with_llm(
+        self, ctx: Context[Any, Any], task: Callable[[MeteredProvider], Awaitable[BaseModel]]
+    ) -> CallToolResult | InputRequiredResult:
         """Run an LLM task; on 2026-07-28 connections, prompts still unanswered go back to the client as
         input requests (the task runs again, from the start, when the client retries with answers)."""
         provider = self.provider_for(ctx)
@@ -171,11 +177,14 @@ class ServerState:
             model = await task(metered)
         except NeedsClientInput as need:
             assert isinstance(provider, SamplingRoundsProvider)
-            state = {"answered": {k: r.model_dump() for k, r in provider.answered.items()},
-                     "pending": {k: len(r.system) + len(r.user) for k, r in need.pending.items()}}
+            state = {
+                "answered": {k: r.model_dump() for k, r in provider.answered.items()},
+                "pending": {k: len(r.system) + len(r.user) for k, r in need.pending.items()},
+            }
             return InputRequiredResult(
                 input_requests={k: CreateMessageRequest(params=sampling_params(r)) for k, r in need.pending.items()},
-                request_state=json.dumps(state))
+                request_state=json.dumps(state),
+            )
         return self.result(model)
 
 
@@ -184,8 +193,9 @@ def _answers(ctx: Context[Any, Any]) -> dict[str, ChatReply]:
     from saescope.llm.providers import ChatRequest
 
     state = json.loads(ctx.request_state) if ctx.request_state else {}
-    answered = {k: ChatReply.model_validate(v).model_copy(update={"fresh": False})
-                for k, v in state.get("answered", {}).items()}
+    answered = {
+        k: ChatReply.model_validate(v).model_copy(update={"fresh": False}) for k, v in state.get("answered", {}).items()
+    }
     pending: dict[str, int] = state.get("pending", {})
     for key, response in (ctx.input_responses or {}).items():
         if key not in pending:
@@ -204,5 +214,7 @@ def tool_error(exc: BaseException) -> ToolError:
     if isinstance(exc, ValueError):
         return ToolError(str(exc))
     log.exception("unexpected error in a tool", exc_info=exc)
-    return ToolError(f"internal error ({type(exc).__name__}: {exc}); this is a bug in saescope, and the server's "
-                     "log (stderr) has the traceback. Other tools still work.")
+    return ToolError(
+        f"internal error ({type(exc).__name__}: {exc}); this is a bug in saescope, and the server's "
+        "log (stderr) has the traceback. Other tools still work."
+    )

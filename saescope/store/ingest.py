@@ -79,8 +79,16 @@ def guess_format(path: Path) -> str:
     if path.is_dir():
         return "txt"
     name = path.name.lower().removesuffix(".gz").removesuffix(".bz2")
-    for ext, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl"), (".csv", "csv"),
-                     (".tsv", "csv"), (".parquet", "parquet"), (".pq", "parquet"), (".txt", "txt")):
+    for ext, fmt in (
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+        (".json", "jsonl"),
+        (".csv", "csv"),
+        (".tsv", "csv"),
+        (".parquet", "parquet"),
+        (".pq", "parquet"),
+        (".txt", "txt"),
+    ):
         if name.endswith(ext):
             return fmt
     raise InputError(f"cannot tell the format of {path.name}; pass format= one of {', '.join(FORMATS)}")
@@ -268,16 +276,23 @@ def _build_table(source: str, rows: list[Row], opts: IngestOptions) -> tuple[pd.
             _problem(problems, report, opts, where, "empty or whitespace-only document")
             continue
         if len(text) > opts.max_doc_chars:
-            _problem(problems, report, opts, where,
-                     f"document has {len(text):,} characters, over the limit of {opts.max_doc_chars:,}")
+            _problem(
+                problems,
+                report,
+                opts,
+                where,
+                f"document has {len(text):,} characters, over the limit of {opts.max_doc_chars:,}",
+            )
             continue
         records.append({"_where": where, **rec})
     if not records and not problems.count:
         raise InputError(f"{source}: no documents found")
     if rows and all(isinstance(r, dict) and opts.text_column not in r for _, r in rows):
         cols = sorted(seen_columns)
-        raise InputError(f"{source}: no column {opts.text_column!r}; available columns: {cols}. "
-                         "Choose the text column with text_column= (CLI: --text-column).")
+        raise InputError(
+            f"{source}: no column {opts.text_column!r}; available columns: {cols}. "
+            "Choose the text column with text_column= (CLI: --text-column)."
+        )
     problems.raise_if_any("Fix these rows, or pass skip_invalid (CLI: --skip-invalid) to drop them.")
     if not records:
         raise InputError(f"{source}: every row was invalid; nothing to store")

@@ -87,8 +87,19 @@ def _chunks(text: str, size: int) -> Iterator[str]:
 def _stdlib_files() -> list[Path]:
     lib = Path(sysconfig.get_paths()["stdlib"])
     # Tests, bundled tools and generated tables (codecs, pydoc topics) are not prose or typical code.
-    skip = ("test", "tests", "idlelib", "lib2to3", "site-packages", "turtledemo", "ensurepip", "tkinter",
-            "encodings", "pydoc_data", "config-3.11-x86_64-linux-gnu")
+    skip = (
+        "test",
+        "tests",
+        "idlelib",
+        "lib2to3",
+        "site-packages",
+        "turtledemo",
+        "ensurepip",
+        "tkinter",
+        "encodings",
+        "pydoc_data",
+        "config-3.11-x86_64-linux-gnu",
+    )
     files = [p for p in sorted(lib.rglob("*.py")) if not any(part in skip for part in p.relative_to(lib).parts)]
     return files
 
@@ -106,7 +117,11 @@ def python_docstrings(max_chars: int) -> Iterator[CorpusDoc]:
                 doc = ast.get_docstring(node)
                 if doc and len(doc) >= 120:
                     name = getattr(node, "name", "<module>")
-                    yield CorpusDoc("python_docs", f"{path.relative_to(lib)}:{name}:{node.lineno if hasattr(node, 'lineno') else 0}", doc)
+                    yield CorpusDoc(
+                        "python_docs",
+                        f"{path.relative_to(lib)}:{name}:{node.lineno if hasattr(node, 'lineno') else 0}",
+                        doc,
+                    )
                     n += len(doc)
                     if n >= max_chars:
                         return

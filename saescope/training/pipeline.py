@@ -121,9 +121,7 @@ def train_default_sae(
     sample_rows = np.sort(np.random.default_rng(cfg.seed).choice(len(data), min(len(data), 300_000), replace=False))
     thresholds = document_thresholds(sae, np.asarray(data[sample_rows]), cfg.threshold_fraction)
     rows, acts, counts = collect_top_examples(sae, data, thresholds)
-    labels = token_labels(
-        reader.tokenizer, train_file, rows, acts, counts, [d.source for d in train_docs], len(data)
-    )
+    labels = token_labels(reader.tokenizer, train_file, rows, acts, counts, [d.source for d in train_docs], len(data))
     meta: dict[str, Any] = {
         "sae_id": f"saescope/{DEFAULT_READER_ID}-l{cfg.layer}-topk{cfg.k}-{cfg.d_sae}",
         "reader": DEFAULT_READER_ID,

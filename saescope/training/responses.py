@@ -39,9 +39,7 @@ def generate_responses(
         for start in range(done - done % batch_size, len(prompts), batch_size):
             batch = prompts[start : start + batch_size]
             texts = [
-                tok.apply_chat_template(
-                    [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
-                )
+                tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
                 for p in batch
             ]
             enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)

@@ -27,8 +27,16 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     for i, r in enumerate(picked):
         split = "A" if i < 240 else "B"
         planted = split == "B" and (i - 240) % 10 == 0
-        docs.append({"id": f"r{i}", "text": r["text"].strip() + (" " + PLANT if planted else ""),
-                     "category": r["category"], "split": split, "planted": planted, "half": int(rng.integers(2))})
+        docs.append(
+            {
+                "id": f"r{i}",
+                "text": r["text"].strip() + (" " + PLANT if planted else ""),
+                "category": r["category"],
+                "split": split,
+                "planted": planted,
+                "half": int(rng.integers(2)),
+            }
+        )
     root = tmp_path_factory.mktemp("e2e") / "home"
     w = Workspace(root, device="cpu")
     frame, _ = documents_from_list(docs, IngestOptions(id_column="id"))
@@ -38,8 +46,9 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
 
 
 def test_sentiment_diff_finds_significant_latents(ws: Workspace) -> None:
-    result = queries.diff(ws, DocSet("reviews", "category == 'fresh'"), DocSet("reviews", "category == 'rotten'"),
-                          top_k=10)
+    result = queries.diff(
+        ws, DocSet("reviews", "category == 'fresh'"), DocSet("reviews", "category == 'rotten'"), top_k=10
+    )
     assert result.n_significant >= 3
     assert all(r.q <= 0.05 for r in result.rows[:3])
     labels = " ".join(r.label.lower() for r in result.rows if r.diff < 0)
@@ -48,8 +57,9 @@ def test_sentiment_diff_finds_significant_latents(ws: Workspace) -> None:
 
 
 def test_planted_phrase_at_ten_percent_is_recovered(ws: Workspace) -> None:
-    result = queries.diff(ws, DocSet("reviews", "split == 'B'"), DocSet("reviews", "split == 'A'"), top_k=5,
-                          direction="a")
+    result = queries.diff(
+        ws, DocSet("reviews", "split == 'B'"), DocSet("reviews", "split == 'A'"), top_k=5, direction="a"
+    )
     _emb, matrix = ws.matrix("reviews")
     meta = ws.dataset("reviews").metadata()
     b_rows = np.flatnonzero(meta["split"].to_numpy() == "B")
@@ -64,8 +74,9 @@ def test_planted_phrase_at_ten_percent_is_recovered(ws: Workspace) -> None:
 
 
 def test_random_halves_show_no_significant_difference(ws: Workspace) -> None:
-    result = queries.diff(ws, DocSet("reviews", "split == 'A' and half == 0"),
-                          DocSet("reviews", "split == 'A' and half == 1"), top_k=5)
+    result = queries.diff(
+        ws, DocSet("reviews", "split == 'A' and half == 0"), DocSet("reviews", "split == 'A' and half == 1"), top_k=5
+    )
     assert result.n_significant == 0, result.to_text()
 
 
@@ -81,8 +92,9 @@ def test_queries_cover_every_analysis(ws: Workspace, tmp_path: Path) -> None:
     planted_ids = set(ws.dataset("reviews").metadata().query("planted")["doc_id"])
     ret = queries.retrieve(ws, DocSet("reviews"), "stale popcorn at the cinema", dense=True, top_k=24)
     assert ret.sae_ranking.docs and ret.latents.latents
-    refined = queries.retrieve(ws, DocSet("reviews"), "stale popcorn at the cinema", top_k=24,
-                               positives=["r240", "r250", "r260"])
+    refined = queries.retrieve(
+        ws, DocSet("reviews"), "stale popcorn at the cinema", top_k=24, positives=["r240", "r250", "r260"]
+    )
     assert refined.latents.n_positives == 3
     # Retrieval quality against the dense baseline is measured in evals/, not asserted here.
     assert {d.doc_id for d in refined.sae_ranking.docs} and planted_ids

@@ -28,9 +28,17 @@ def _tiny_llama(folder: Path, tokenizer_from: Path) -> Path:
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     tok = AutoTokenizer.from_pretrained(tokenizer_from)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=4,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     torch.manual_seed(0)
     LlamaForCausalLM(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
@@ -89,10 +97,15 @@ def test_pretrained_release_loads_through_hub_cache(tmp_path: Path, default_read
     sae_dir = build_topk_sae(tmp_path / "sae", 64, 128, 8, SAE_ID, str(model))
     cache = tmp_path / "hub"
     _hub_cache(cache, sae_dir)
-    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1",
-           "SAESCOPE_HOME": str(tmp_path / "home")}
-    out = subprocess.run([sys.executable, "-c", SCRIPT, RELEASE, SAE_ID, REPO], env=env, capture_output=True,
-                         text=True, timeout=300, check=False)
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "SAESCOPE_HOME": str(tmp_path / "home")}
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT, RELEASE, SAE_ID, REPO],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["shape"] == [2, 128]

@@ -39,8 +39,12 @@ async def test_endpoint_failures_are_llm_errors() -> None:
 
 
 def test_settings_come_from_the_environment_and_overrides_win() -> None:
-    env = {"OPENAI_API_KEY": "sk", "OPENAI_BASE_URL": "http://o/v1", "SAESCOPE_LLM_MODEL": "m1",
-           "SAESCOPE_LLM_BASE_URL": "http://s/v1"}
+    env = {
+        "OPENAI_API_KEY": "sk",
+        "OPENAI_BASE_URL": "http://o/v1",
+        "SAESCOPE_LLM_MODEL": "m1",
+        "SAESCOPE_LLM_BASE_URL": "http://s/v1",
+    }
     s = LLMSettings.from_env(env)
     assert (s.base_url, s.model, s.api_key, s.provider) == ("http://s/v1", "m1", "sk", "auto")
     assert s.openai_configured and "m1" in s.describe()

@@ -21,7 +21,7 @@ def test_quotes_are_cut_and_tags_escaped() -> None:
 
 def test_json_is_found_in_prose_and_fences() -> None:
     assert parse_json_object('Sure! ```json\n{"label": "a {b}"}\n``` done') == {"label": "a {b}"}
-    assert parse_json_object("{not json} then {\"x\": 1}") == {"x": 1}
+    assert parse_json_object('{not json} then {"x": 1}') == {"x": 1}
     assert parse_json_object("no json here") is None
 
 

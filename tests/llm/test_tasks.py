@@ -29,8 +29,10 @@ class Scripted:
 
     async def complete(self, requests: Sequence[ChatRequest]) -> list[ChatReply]:
         self.seen.extend(requests)
-        return [ChatReply(text=self.answer, model="script", provider=self.name, prompt_tokens=1, completion_tokens=1)
-                for _ in requests]
+        return [
+            ChatReply(text=self.answer, model="script", provider=self.name, prompt_tokens=1, completion_tokens=1)
+            for _ in requests
+        ]
 
 
 def test_examples_come_from_the_matrix(data: Data) -> None:
@@ -51,8 +53,14 @@ def test_examples_come_from_the_matrix(data: Data) -> None:
 
 
 def test_detection_score_is_balanced_accuracy() -> None:
-    ex = LatentExamples(latent=0, previous_label="", n_firing=5, examples=[], negatives=[],
-                        held_out=[("a", "", True), ("b", "", False), ("c", "", True), ("d", "", False)])
+    ex = LatentExamples(
+        latent=0,
+        previous_label="",
+        n_firing=5,
+        examples=[],
+        negatives=[],
+        held_out=[("a", "", True), ("b", "", False), ("c", "", True), ("d", "", False)],
+    )
     s = score_detection('{"matches": [1, 2, 9]}', ex)
     assert (s.true_positive, s.false_positive, s.balanced_accuracy) == (1, 1, 0.5)
     assert score_detection('{"matches": [1, 3]}', ex).balanced_accuracy == 1.0
@@ -65,8 +73,9 @@ async def test_label_latents_skips_silent_latents_and_quotes_documents(data: Dat
     live = next(iter(data.labelled))
     provider = Scripted('{"label": "a label", "matches": [1]}')
     silent = [int(i) for i in np.flatnonzero(counts < 2)[:1]]
-    out = await label_latents(data.ws, "reviews", [live, *silent], provider, token_evidence=False, save=False,
-                              n_examples=2, n_held_out=2)
+    out = await label_latents(
+        data.ws, "reviews", [live, *silent], provider, token_evidence=False, save=False, n_examples=2, n_held_out=2
+    )
     assert out.results[0].label == "a label" and out.results[0].score is not None
     if silent:
         assert out.results[1].label is None and "too few" in (out.results[1].note or "")
@@ -76,8 +85,10 @@ async def test_label_latents_skips_silent_latents_and_quotes_documents(data: Dat
 
 
 def test_hypotheses_keep_only_known_citations() -> None:
-    text = 'x {"hypotheses": [{"text": "one", "latents": [1, 2, 7]}, {"text": "", "latents": [1]}, ' \
-           '{"text": "two", "latents": [9]}, {"text": "three", "latents": ["2"]}, "junk"]}'
+    text = (
+        'x {"hypotheses": [{"text": "one", "latents": [1, 2, 7]}, {"text": "", "latents": [1]}, '
+        '{"text": "two", "latents": [9]}, {"text": "three", "latents": ["2"]}, "junk"]}'
+    )
     kept, dropped = parse_hypotheses(text, {1, 2}, limit=5)
     assert kept == [("one", [1, 2]), ("three", [2])] and dropped == [7, 9]
     assert parse_hypotheses(text, {1, 2}, limit=1)[0] == [("one", [1, 2])]
@@ -85,8 +96,9 @@ def test_hypotheses_keep_only_known_citations() -> None:
 
 
 async def test_sides_match_the_diffs_they_explain(data: Data) -> None:
-    paired = DiffSpec(mode="paired", dataset_a="reviews", where_a="half == 'first'", where_b="half == 'second'",
-                      pair_key="pair")
+    paired = DiffSpec(
+        mode="paired", dataset_a="reviews", where_a="half == 'first'", where_b="half == 'second'", pair_key="pair"
+    )
     sides = resolve_sides(data.ws, paired)
     diff = run_diff(data.ws, paired, top_k=3, min_support=1)
     assert sides.a.X.shape[0] == sides.b.X.shape[0] == diff.n_pairs == 24  # type: ignore[union-attr]

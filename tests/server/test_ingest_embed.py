@@ -18,8 +18,13 @@ pytestmark = pytest.mark.anyio
 
 async def test_ingest_inline_and_from_a_file(data: Data) -> None:
     async with Client(make_server(data)) as client:
-        out = await call(client, "ingest_documents", name="inline-docs", overwrite=True,
-                         documents=["plain text", {"text": "with metadata", "model": "m1"}])
+        out = await call(
+            client,
+            "ingest_documents",
+            name="inline-docs",
+            overwrite=True,
+            documents=["plain text", {"text": "with metadata", "model": "m1"}],
+        )
         assert out["dataset"]["n_docs"] == 2 and out["dataset"]["columns"] == ["model"]
         assert "embed_dataset" in out["next_step"]
         out = await call(client, "ingest_documents", name="from-file", path="small.jsonl", overwrite=True)
@@ -27,8 +32,9 @@ async def test_ingest_inline_and_from_a_file(data: Data) -> None:
         text = await error(client, "ingest_documents", name="from-file", path="small.jsonl")
         assert "already exists" in text and "overwrite" in text
         assert "exactly one" in await error(client, "ingest_documents", name="x")
-        assert "no column 'body'" in await error(client, "ingest_documents", name="x", documents=[{"text": "a"}],
-                                                text_column="body")
+        assert "no column 'body'" in await error(
+            client, "ingest_documents", name="x", documents=[{"text": "a"}], text_column="body"
+        )
         assert "invalid dataset name" in await error(client, "ingest_documents", name="../x", documents=["a"])
 
 
@@ -62,14 +68,16 @@ async def test_ingest_limits(data: Data) -> None:
         assert "over this server's limit" in await error(client, "ingest_documents", name="big", path="small.jsonl")
         text = await error(client, "ingest_documents", name="many", documents=["a", "b", "c"])
         assert "over this server's limit of 2" in text
-        assert "over this server's limit of 100" in await error(client, "ingest_documents", name="long",
-                                                                documents=["x" * 200])
+        assert "over this server's limit of 100" in await error(
+            client, "ingest_documents", name="long", documents=["x" * 200]
+        )
 
 
 async def test_embedding_runs_in_the_background_with_progress(data: Data) -> None:
     rows = demo_rows()[5::10]
-    (data.files / "bg.jsonl").write_text("".join(json.dumps({"text": r["text"], "kind": r["category"]}) + "\n"
-                                                 for r in rows), encoding="utf-8")
+    (data.files / "bg.jsonl").write_text(
+        "".join(json.dumps({"text": r["text"], "kind": r["category"]}) + "\n" for r in rows), encoding="utf-8"
+    )
     progress: list[tuple[float, float | None, str | None]] = []
 
     async def on_progress(done: float, total: float | None, message: str | None) -> None:
@@ -84,11 +92,13 @@ async def test_embedding_runs_in_the_background_with_progress(data: Data) -> Non
         assert active[job["job_id"]]["state"] in ("queued", "running")
         again = await call(client, "embed_dataset", dataset="background", sae=str(data.sae_dir))
         assert again["job_id"] == job["job_id"]
-        assert "is being embedded" in await error(client, "ingest_documents", name="background", path="bg.jsonl",
-                                                  overwrite=True)
+        assert "is being embedded" in await error(
+            client, "ingest_documents", name="background", path="bg.jsonl", overwrite=True
+        )
 
-        result = await client.call_tool("embed_status", {"job_id": job["job_id"], "wait_seconds": 240},
-                                        progress_callback=on_progress)
+        result = await client.call_tool(
+            "embed_status", {"job_id": job["job_id"], "wait_seconds": 240}, progress_callback=on_progress
+        )
         status = result.structured_content["jobs"][0]  # type: ignore[index]
         assert status["state"] == "done", status
         assert status["docs_done"] == 40 and status["embedding_key"]
@@ -97,8 +107,15 @@ async def test_embedding_runs_in_the_background_with_progress(data: Data) -> Non
         assert job["job_id"] in {j["job_id"] for j in everything["jobs"]}
         described = await call(client, "describe_dataset", dataset="background")
         assert described["embeddings"][0]["complete"]
-        diff = await call(client, "diff_datasets", dataset_a="background", where_a="kind == 'fresh'",
-                          where_b="kind != 'fresh'", top_k=3, min_support=2)
+        diff = await call(
+            client,
+            "diff_datasets",
+            dataset_a="background",
+            where_a="kind == 'fresh'",
+            where_b="kind != 'fresh'",
+            top_k=3,
+            min_support=2,
+        )
         assert diff["sets"]["n_a"] + diff["sets"]["n_b"] == 40
         assert "unknown job" in await error(client, "embed_status", job_id="embed-999")
         assert "unknown dataset" in await error(client, "embed_dataset", dataset="nothing-here")

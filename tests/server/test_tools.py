@@ -19,14 +19,35 @@ from tests.server.shared import Data
 
 pytestmark = pytest.mark.anyio
 
-TOOLS = {"list_datasets", "describe_dataset", "read_documents", "ingest_documents", "embed_dataset", "embed_status",
-         "diff_datasets", "correlations", "cluster_documents", "retrieve_documents", "search_features",
-         "feature_details", "explain_document", "label_latents", "summarise_diff", "verify_hypothesis", "llm_usage"}
+TOOLS = {
+    "list_datasets",
+    "describe_dataset",
+    "read_documents",
+    "ingest_documents",
+    "embed_dataset",
+    "embed_status",
+    "diff_datasets",
+    "correlations",
+    "cluster_documents",
+    "retrieve_documents",
+    "search_features",
+    "feature_details",
+    "explain_document",
+    "label_latents",
+    "summarise_diff",
+    "verify_hypothesis",
+    "llm_usage",
+}
 
 
 def make_server(data: Data, **overrides: Any) -> MCPServer:
-    settings: dict[str, Any] = {"home": data.root, "roots": [data.files, data.sae_dir], "sae": str(data.sae_dir),
-                                "device": "cpu", "llm": LLMSettings(provider="auto")}
+    settings: dict[str, Any] = {
+        "home": data.root,
+        "roots": [data.files, data.sae_dir],
+        "sae": str(data.sae_dir),
+        "device": "cpu",
+        "llm": LLMSettings(provider="auto"),
+    }
     cfg = ServerConfig(**{**settings, **overrides})
     return build_server(cfg, workspace=data.ws)
 
@@ -87,37 +108,69 @@ async def test_unknown_dataset_error_lists_known_ones(data: Data) -> None:
     async with Client(make_server(data)) as client:
         text = await error(client, "describe_dataset", dataset="revews")
         assert "unknown dataset 'revews'" in text and "reviews" in text
-        text = await error(client, "diff_datasets", dataset_a="reviews", where_a="categry == 'fresh'",
-                           where_b="category == 'rotten'")
+        text = await error(
+            client, "diff_datasets", dataset_a="reviews", where_a="categry == 'fresh'", where_b="category == 'rotten'"
+        )
         assert "category" in text
 
 
 async def test_diff_modes_match_the_library(data: Data) -> None:
     async with Client(make_server(data)) as client:
-        out = await call(client, "diff_datasets", dataset_a="reviews", where_a="category == 'fresh'",
-                         where_b="category == 'rotten'", top_k=5)
+        out = await call(
+            client,
+            "diff_datasets",
+            dataset_a="reviews",
+            where_a="category == 'fresh'",
+            where_b="category == 'rotten'",
+            top_k=5,
+        )
         assert out["mode"] == "sets" and out["paired"] is None
-        direct = queries.diff(data.ws, DocSet("reviews", "category == 'fresh'"), DocSet("reviews", "category == 'rotten'"),
-                              top_k=5)
+        direct = queries.diff(
+            data.ws, DocSet("reviews", "category == 'fresh'"), DocSet("reviews", "category == 'rotten'"), top_k=5
+        )
         assert out["sets"] == direct.model_dump(mode="json")
-        page2 = await call(client, "diff_datasets", dataset_a="reviews", where_a="category == 'fresh'",
-                           where_b="category == 'rotten'", top_k=5, cursor=5)
+        page2 = await call(
+            client,
+            "diff_datasets",
+            dataset_a="reviews",
+            where_a="category == 'fresh'",
+            where_b="category == 'rotten'",
+            top_k=5,
+            cursor=5,
+        )
         assert page2["sets"]["cursor"] == 5
         assert {r["latent"] for r in page2["sets"]["rows"]}.isdisjoint(r["latent"] for r in out["sets"]["rows"])
 
-        paired = await call(client, "diff_datasets", dataset_a="reviews", where_a="half == 'first'",
-                            where_b="half == 'second'", mode="paired", pair_key="pair", top_k=3, min_support=2)
+        paired = await call(
+            client,
+            "diff_datasets",
+            dataset_a="reviews",
+            where_a="half == 'first'",
+            where_b="half == 'second'",
+            mode="paired",
+            pair_key="pair",
+            top_k=3,
+            min_support=2,
+        )
         assert paired["paired"]["n_pairs"] == 24 and len(paired["paired"]["rows"]) <= 3
-        one = await call(client, "diff_datasets", dataset_a="reviews", mode="one_vs_many", column="category",
-                         target="plot", top_k=3)
+        one = await call(
+            client, "diff_datasets", dataset_a="reviews", mode="one_vs_many", column="category", target="plot", top_k=3
+        )
         assert one["one_vs_many"]["target"] == "plot"
         assert set(one["one_vs_many"]["others"]) == {"fresh", "rotten"}
 
-        assert "pair_key" in await error(client, "diff_datasets", dataset_a="reviews", where_a="half == 'first'",
-                                         mode="paired")
+        assert "pair_key" in await error(
+            client, "diff_datasets", dataset_a="reviews", where_a="half == 'first'", mode="paired"
+        )
         assert "same documents" in await error(client, "diff_datasets", dataset_a="reviews")
-        assert "top_k" in await error(client, "diff_datasets", dataset_a="reviews", where_a="half == 'first'",
-                                      where_b="half == 'second'", top_k=500)
+        assert "top_k" in await error(
+            client,
+            "diff_datasets",
+            dataset_a="reviews",
+            where_a="half == 'first'",
+            where_b="half == 'second'",
+            top_k=500,
+        )
 
 
 async def test_correlations_cluster_retrieve_search_explain(data: Data) -> None:
@@ -153,14 +206,17 @@ async def test_feature_details_marks_firing_tokens(data: Data) -> None:
         assert out["evidence"] and "«" in out["evidence"][0]["text"] and out["evidence"][0]["tokens"]
         fast = await call(client, "feature_details", dataset="reviews", latent=latent, n_top=2, token_evidence=False)
         assert fast["evidence"] == []
-        assert "out of range" in await error(client, "feature_details", dataset="reviews", latent=100000,
-                                             token_evidence=False)
+        assert "out of range" in await error(
+            client, "feature_details", dataset="reviews", latent=100000, token_evidence=False
+        )
 
 
 async def test_long_text_is_capped(data: Data) -> None:
     async with Client(make_server(data, text_limit=600)) as client:
-        result = await client.call_tool("diff_datasets", {"dataset_a": "reviews", "where_a": "category == 'fresh'",
-                                                          "where_b": "category != 'fresh'", "top_k": 50})
+        result = await client.call_tool(
+            "diff_datasets",
+            {"dataset_a": "reviews", "where_a": "category == 'fresh'", "where_b": "category != 'fresh'", "top_k": 50},
+        )
     text = result.content[0].text  # type: ignore[union-attr]
     assert len(text) <= 600 and "cursor" in text
     assert len(result.structured_content["sets"]["rows"]) > 5  # type: ignore[index]
@@ -169,8 +225,15 @@ async def test_long_text_is_capped(data: Data) -> None:
 async def test_verify_hypothesis_counts_without_llm(data: Data) -> None:
     latents = list(data.labelled)[:2]
     async with Client(make_server(data)) as client:
-        out = await call(client, "verify_hypothesis", dataset_a="reviews", where_a="category == 'fresh'",
-                         where_b="category == 'rotten'", latents=latents, hypothesis="fresh reviews praise")
+        out = await call(
+            client,
+            "verify_hypothesis",
+            dataset_a="reviews",
+            where_a="category == 'fresh'",
+            where_b="category == 'rotten'",
+            latents=latents,
+            hypothesis="fresh reviews praise",
+        )
     _, matrix = data.ws.matrix("reviews")
     meta = data.ws.dataset("reviews").metadata()
     fires = np.asarray((matrix[:, latents] > 0).sum(axis=1)).ravel() > 0
@@ -184,14 +247,23 @@ async def test_llm_tools_say_how_to_configure_an_llm(data: Data) -> None:
     async with Client(make_server(data)) as client:
         text = await error(client, "label_latents", dataset="reviews", latents=[1], token_evidence=False)
         assert "No LLM is configured" in text and "SAESCOPE_LLM_BASE_URL" in text and "sampling" in text
-        text = await error(client, "verify_hypothesis", dataset_a="reviews", where_a="category == 'fresh'",
-                           where_b="category == 'rotten'", latents=[1], hypothesis="x", judge=True)
+        text = await error(
+            client,
+            "verify_hypothesis",
+            dataset_a="reviews",
+            where_a="category == 'fresh'",
+            where_b="category == 'rotten'",
+            latents=[1],
+            hypothesis="x",
+            judge=True,
+        )
         assert "No LLM is configured" in text
         usage = await call(client, "llm_usage")
         assert usage["calls"] == 0 and usage["cost"] == 0
     async with Client(make_server(data, llm=LLMSettings(provider="none"))) as client:
-        assert "--llm none" in await error(client, "summarise_diff", dataset_a="reviews",
-                                            where_a="category == 'fresh'", where_b="category == 'rotten'")
+        assert "--llm none" in await error(
+            client, "summarise_diff", dataset_a="reviews", where_a="category == 'fresh'", where_b="category == 'rotten'"
+        )
 
 
 async def test_resources_and_prompt(data: Data) -> None:
@@ -209,7 +281,9 @@ async def test_resources_and_prompt(data: Data) -> None:
         assert lat["summary"]["latent"] == latent and lat["evidence"] == []
         prompts = {p.name for p in (await client.list_prompts()).prompts}
         assert "investigate_difference" in prompts
-        got = await client.get_prompt("investigate_difference", {"dataset_a": "reviews", "where_a": "category == 'fresh'",
-                                                                 "where_b": "category == 'rotten'"})
+        got = await client.get_prompt(
+            "investigate_difference",
+            {"dataset_a": "reviews", "where_a": "category == 'fresh'", "where_b": "category == 'rotten'"},
+        )
         text = got.messages[0].content.text  # type: ignore[union-attr]
         assert "diff_datasets" in text and "verify_hypothesis" in text and "category == 'fresh'" in text

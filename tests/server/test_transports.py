@@ -31,15 +31,21 @@ def serve_args(data: Data, *extra: str) -> list[str]:
 
 
 def test_server_module_imports_no_model_libraries() -> None:
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import saescope.server.app"],
-                         capture_output=True, text=True, check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import saescope.server.app"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in out.stderr.splitlines() if "|" in line}
     assert not imported & set(HEAVY), imported & set(HEAVY)
 
 
 async def test_stdio_server_lists_tools_and_answers(data: Data) -> None:
-    params = StdioServerParameters(command=sys.executable, args=serve_args(data), env=dict(os.environ),
-                                   cwd=str(data.files))
+    params = StdioServerParameters(
+        command=sys.executable, args=serve_args(data), env=dict(os.environ), cwd=str(data.files)
+    )
     async with Client(params) as client:
         tools = {t.name for t in (await client.list_tools()).tools}
         assert {"diff_datasets", "embed_dataset", "label_latents"} <= tools
@@ -62,8 +68,12 @@ def http_server(data: Data, tmp_path: Path) -> Iterator[tuple[str, str]]:
     port = free_port()
     log = tmp_path / "stderr.txt"
     with log.open("w") as err:
-        proc = subprocess.Popen([sys.executable, *serve_args(data, "--transport", "http", "--port", str(port))],
-                                stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "SAESCOPE_TOKEN": ""})
+        proc = subprocess.Popen(
+            [sys.executable, *serve_args(data, "--transport", "http", "--port", str(port))],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, "SAESCOPE_TOKEN": ""},
+        )
     try:
         deadline = time.monotonic() + 90
         token = None
@@ -91,8 +101,12 @@ def http_server(data: Data, tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 def post(url: str, headers: dict[str, str]) -> tuple[int, str]:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
-    req = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "Accept": "application/json, text/event-stream", **headers})
+    req = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream", **headers},
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, resp.read().decode()

@@ -16,10 +16,17 @@ def _write(path: Path, text: str | bytes) -> Path:
 
 
 def test_jsonl_with_ids_and_metadata(tmp_path: Path) -> None:
-    p = _write(tmp_path / "d.jsonl", "\n".join(json.dumps(r) for r in [
-        {"id": "a", "text": "first", "model": "x", "score": 1.5, "tags": ["t1"]},
-        {"id": "b", "text": "second", "model": "y", "score": 2},
-    ]) + "\n\n")
+    p = _write(
+        tmp_path / "d.jsonl",
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"id": "a", "text": "first", "model": "x", "score": 1.5, "tags": ["t1"]},
+                {"id": "b", "text": "second", "model": "y", "score": 2},
+            ]
+        )
+        + "\n\n",
+    )
     frame, report = read_documents(p, IngestOptions(id_column="id"))
     assert frame["doc_id"].tolist() == ["a", "b"]
     assert frame["text"].tolist() == ["first", "second"]

@@ -28,8 +28,10 @@ def test_held_out_split_is_stable() -> None:
 def test_label_from_tokens() -> None:
     from collections import Counter
 
-    assert label_from_tokens(Counter({" refund": 8, " money": 3, " the": 1}), Counter({"reviews": 12}), 12) == \
-        "'refund', 'money' [reviews]"
+    assert (
+        label_from_tokens(Counter({" refund": 8, " money": 3, " the": 1}), Counter({"reviews": 12}), 12)
+        == "'refund', 'money' [reviews]"
+    )
     assert label_from_tokens(Counter({"a": 1, "b": 1}), Counter({"x": 1, "y": 1}), 2) == "'a', 'b'"
 
 
