@@ -5,13 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from evals.metrics import agreement, cohen_kappa, mean, recall_at_k
+from evals.records import CaseResult, RunResults
 from saescope.llm.ledger import ModelPrice
-
-if TYPE_CHECKING:
-    from evals.run import CaseResult, RunResults
 
 KS = (1, 5, 20)
 HEADLINE_K = 5
@@ -552,8 +550,6 @@ def write_report(run: RunResults, out: Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m evals.report FOLDER``: render the report again from ``FOLDER/results.json``."""
     import sys
-
-    from evals.run import RunResults
 
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1:

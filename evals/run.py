@@ -28,11 +28,9 @@ from typing import Any
 
 import anyio
 import numpy as np
-from pydantic import BaseModel, Field
 
 from evals.benchmark import DEFAULT_FRACTIONS, Benchmark, BenchmarkConfig, Case, build, subset
 from evals.methods import (
-    Cost,
     DryRunProvider,
     LatentScore,
     TokenCounter,
@@ -42,6 +40,8 @@ from evals.methods import (
     sae_summarise,
     score_latents,
 )
+from evals.records import CaseResult, Environment, RunResults, Settings
+from evals.report import write_report
 from evals.retrieval import ClusterScore, RetrievalScore, cluster_score, retrieval_score
 
 log = logging.getLogger("evals")
@@ -53,84 +53,6 @@ QUICK = BenchmarkConfig(
     paired_properties=("apology",),
     paired_fractions=(0.5,),
 )
-
-
-class Settings(BaseModel):
-    """How the methods were run and scored."""
-
-    top_k: int = Field(description="latents of each diff that are scored")
-    alpha: float = Field(description="false discovery rate: latents with q <= alpha are significant")
-    f1_min: float = Field(description="planted/paired: a latent recovers the property when F1 >= f1_min")
-    mcc_min: float = Field(description="real cases: a latent recovers the difference when MCC >= mcc_min")
-    n_latents: int = Field(description="significant latents the SAE pipeline gives the LLM")
-    n_hypotheses: int
-    baseline_docs: int = Field(description="documents (or pairs) per side the LLM-only baseline reads")
-    batch_docs: int = Field(description="documents per side in one baseline call")
-    pairs_per_call: int
-    price_model: str
-    llm: str = Field(description="the LLM used, or 'none (dry run)'")
-    tokenizer: str = Field(description="how prompt tokens were counted in a dry run")
-
-
-class CaseResult(BaseModel):
-    """Both methods on one case."""
-
-    case_id: str
-    column: str = Field(description="membership column in the dataset: A is `column in ['a','ab']`, B `in ['b','ab']`")
-    group: str
-    corpus: str
-    prop: str | None
-    kind: str | None
-    fraction: float | None
-    paired: bool
-    n_a: int
-    n_b: int
-    n_positive: int
-    tokens: int = Field(description="reader tokens of the case's documents")
-    embed_seconds: float = Field(description="embedding compute for the case's documents at the measured rate")
-    diff_seconds: float
-    n_tested: int
-    n_significant: int
-    top: list[LatentScore]
-    first_recovered: int | None = Field(description="rank of the first top latent that recovers the property")
-    first_significant: int | None = Field(description="rank of the first that recovers it and has q <= alpha")
-    sae_hypotheses: list[str] = Field(default_factory=list)
-    sae_cost: Cost = Field(default_factory=Cost)
-    baseline_hypotheses: list[str] = Field(default_factory=list)
-    baseline_cost: Cost = Field(default_factory=Cost)
-    sae_judged: list[bool] | None = None
-    baseline_judged: list[bool] | None = None
-    judge_cost: Cost = Field(default_factory=Cost)
-
-
-class Environment(BaseModel):
-    command: str
-    started: str
-    wall_seconds: float
-    python: str
-    platform: str
-    cpus: int
-    versions: dict[str, str]
-    dataset: str
-    home: str
-    n_docs: int
-    reader: dict[str, Any]
-    sae: dict[str, Any]
-    embed_config: dict[str, Any]
-    embed_seconds: float = Field(description="embedding time in this run (0 when the embedding was reused)")
-    embed_seconds_per_1k_tokens: float | None
-    tokens_total: int
-    price_table_date: str
-    price: dict[str, float] | None
-
-
-class RunResults(BaseModel):
-    benchmark: dict[str, Any]
-    settings: Settings
-    environment: Environment
-    cases: list[CaseResult]
-    retrieval: list[RetrievalScore]
-    clustering: list[ClusterScore]
 
 
 def recovered(case: Case, score: LatentScore, settings: Settings) -> bool:
@@ -456,8 +378,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         retrieval=retrieval,
         clustering=clustering,
     )
-    from evals.report import write_report
-
     out = Path(args.out) if args.out else RESULTS / (date.today().isoformat() + ("-quick" if args.quick else ""))
     write_report(run, out)
     _say(f"wrote {out / 'report.md'} in {time.perf_counter() - t_start:.0f}s")

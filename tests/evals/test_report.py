@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from evals.methods import Cost, LatentScore
+from evals.records import CaseResult, Environment, RunResults, Settings
 from evals.report import cost_ratio, recall_rows, render, write_report
 from evals.retrieval import ClusterScore, RetrievalScore
-from evals.run import CaseResult, Environment, RunResults, Settings
 from saescope.llm.ledger import ModelPrice
 
 PRICE = ModelPrice(prompt=1.0, completion=2.0)

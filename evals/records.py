@@ -1,0 +1,89 @@
+"""The records of one evaluation run, shared by :mod:`evals.run` (which fills them) and :mod:`evals.report`
+(which renders them): the settings, each case's result, the environment, and the whole run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from evals.methods import Cost, LatentScore
+from evals.retrieval import ClusterScore, RetrievalScore
+
+
+class Settings(BaseModel):
+    """How the methods were run and scored."""
+
+    top_k: int = Field(description="latents of each diff that are scored")
+    alpha: float = Field(description="false discovery rate: latents with q <= alpha are significant")
+    f1_min: float = Field(description="planted/paired: a latent recovers the property when F1 >= f1_min")
+    mcc_min: float = Field(description="real cases: a latent recovers the difference when MCC >= mcc_min")
+    n_latents: int = Field(description="significant latents the SAE pipeline gives the LLM")
+    n_hypotheses: int
+    baseline_docs: int = Field(description="documents (or pairs) per side the LLM-only baseline reads")
+    batch_docs: int = Field(description="documents per side in one baseline call")
+    pairs_per_call: int
+    price_model: str
+    llm: str = Field(description="the LLM used, or 'none (dry run)'")
+    tokenizer: str = Field(description="how prompt tokens were counted in a dry run")
+
+
+class CaseResult(BaseModel):
+    """Both methods on one case."""
+
+    case_id: str
+    column: str = Field(description="membership column in the dataset: A is `column in ['a','ab']`, B `in ['b','ab']`")
+    group: str
+    corpus: str
+    prop: str | None
+    kind: str | None
+    fraction: float | None
+    paired: bool
+    n_a: int
+    n_b: int
+    n_positive: int
+    tokens: int = Field(description="reader tokens of the case's documents")
+    embed_seconds: float = Field(description="embedding compute for the case's documents at the measured rate")
+    diff_seconds: float
+    n_tested: int
+    n_significant: int
+    top: list[LatentScore]
+    first_recovered: int | None = Field(description="rank of the first top latent that recovers the property")
+    first_significant: int | None = Field(description="rank of the first that recovers it and has q <= alpha")
+    sae_hypotheses: list[str] = Field(default_factory=list)
+    sae_cost: Cost = Field(default_factory=Cost)
+    baseline_hypotheses: list[str] = Field(default_factory=list)
+    baseline_cost: Cost = Field(default_factory=Cost)
+    sae_judged: list[bool] | None = None
+    baseline_judged: list[bool] | None = None
+    judge_cost: Cost = Field(default_factory=Cost)
+
+
+class Environment(BaseModel):
+    command: str
+    started: str
+    wall_seconds: float
+    python: str
+    platform: str
+    cpus: int
+    versions: dict[str, str]
+    dataset: str
+    home: str
+    n_docs: int
+    reader: dict[str, Any]
+    sae: dict[str, Any]
+    embed_config: dict[str, Any]
+    embed_seconds: float = Field(description="embedding time in this run (0 when the embedding was reused)")
+    embed_seconds_per_1k_tokens: float | None
+    tokens_total: int
+    price_table_date: str
+    price: dict[str, float] | None
+
+
+class RunResults(BaseModel):
+    benchmark: dict[str, Any]
+    settings: Settings
+    environment: Environment
+    cases: list[CaseResult]
+    retrieval: list[RetrievalScore]
+    clustering: list[ClusterScore]
