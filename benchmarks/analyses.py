@@ -37,7 +37,8 @@ D_SAE = 16_384
 
 def zipf_probs(d: int, rng: np.random.Generator, offset: float = 10.0, s: float = 1.0) -> np.ndarray:
     p = 1.0 / (np.arange(d) + offset) ** s
-    return (p / p.sum())[rng.permutation(d)]
+    probs: np.ndarray = (p / p.sum())[rng.permutation(d)]
+    return probs
 
 
 def synth(n: int, probs: np.ndarray, lo: int, hi: int, rng: np.random.Generator) -> sp.csr_matrix:

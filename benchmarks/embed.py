@@ -102,7 +102,7 @@ def flops_per_token(reader: object, sae: object, mean_context: float) -> float:
     n_layers = reader.layer + 1  # type: ignore[attr-defined]
     attention = 2 * 2 * n_layers * mean_context * cfg.num_attention_heads * (cfg.hidden_size // cfg.num_attention_heads)
     encoder = 2 * sae.d_in * sae.d_sae  # type: ignore[attr-defined]
-    return 2 * block_params + attention + encoder
+    return float(2 * block_params + attention + encoder)
 
 
 def research_baseline(texts: list[str], reader_dir: Path, sae: object, layer: int) -> tuple[float, int]:

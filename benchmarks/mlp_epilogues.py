@@ -48,7 +48,7 @@ def main() -> None:
             start = time.perf_counter()
             for _ in range(args.reps):
                 decoder._mlp(x, residual, blk)
-        return (time.perf_counter() - start) / args.reps * 1e3
+        return float((time.perf_counter() - start) / args.reps * 1e3)
 
     threads = torch.get_num_threads()
     rows = []

@@ -83,9 +83,10 @@ def column_counts(X: sp.csr_matrix | sp.csc_matrix) -> IntArray:
     mask = fires_mask(X.data)
     if X.format == "csc":
         if mask is None:
-            return np.diff(X.indptr).astype(np.int64)
+            return np.diff(np.asarray(X.indptr)).astype(np.int64)
         cum = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
-        return (cum[X.indptr[1:]] - cum[X.indptr[:-1]]).astype(np.int64)
+        counts: IntArray = (cum[X.indptr[1:]] - cum[X.indptr[:-1]]).astype(np.int64)
+        return counts
     idx = X.indices if mask is None else X.indices[mask]
     return np.bincount(idx, minlength=X.shape[1]).astype(np.int64)
 

@@ -533,7 +533,7 @@ def _numeric(
         if np.isnan(v):
             return float("nan")
         if dates:
-            return pd.Timestamp(round(v + y.mean())).floor("s").isoformat()
+            return str(pd.Timestamp(round(v + y.mean())).floor("s").isoformat())
         return float(v)
 
     rows = []

@@ -396,7 +396,7 @@ def _mask(f: Filter, meta: pd.DataFrame, columns: list[str], lookup: dict[str, A
         s = _series(f.column, meta, columns, lookup)
         values = [v for v in f.values if v is not None]
         try:
-            m = s.isin(values).to_numpy(dtype=bool)
+            m: npt.NDArray[np.bool_] = s.isin(values).to_numpy(dtype=bool)
         except (TypeError, ValueError) as exc:
             raise InputError(f"cannot test {f}: {exc}") from exc
         if any(v is None for v in f.values):
@@ -421,7 +421,8 @@ def _compare(f: Compare, meta: pd.DataFrame, columns: list[str], lookup: dict[st
         dtype = left.dtype if isinstance(left, pd.Series) else type(left).__name__
         raise InputError(f"cannot evaluate {f}: column of type {dtype} and {right!r} are not comparable") from exc
     if isinstance(result, pd.Series):
-        return result.fillna(False).to_numpy(dtype=bool)
+        mask: npt.NDArray[np.bool_] = result.fillna(False).to_numpy(dtype=bool)
+        return mask
     return np.full(len(meta), bool(result))
 
 

@@ -75,7 +75,7 @@ def two_proportion_z(k1: ArrayLike, n1: ArrayLike, k2: ArrayLike, n2: ArrayLike)
 
 
 def _log_comb(n: FloatArray, k: FloatArray) -> FloatArray:
-    return special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
+    return np.asarray(special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1), dtype=np.float64)
 
 
 def fisher_exact_two_sided(k1: ArrayLike, n1: ArrayLike, k2: ArrayLike, n2: ArrayLike) -> FloatArray:

@@ -45,16 +45,19 @@ def works(dtype: torch.dtype) -> bool:
 
 def pack(weight: torch.Tensor) -> torch.Tensor:
     """``weight`` ``(out, in)`` as an opaque oneDNN tensor for :func:`linear` (a copy)."""
-    return torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous())
+    packed: torch.Tensor = torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous())
+    return packed
 
 
 def linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None, then: Unary = "none") -> torch.Tensor:
     """``then(x @ W.T + bias)`` for a :func:`pack`-ed ``W``."""
-    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, then, [], "")
+    out: torch.Tensor = torch.ops.mkldnn._linear_pointwise(x, packed, bias, then, [], "")
+    return out
 
 
 def linear_then(
     x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None, op: Binary, other: torch.Tensor
 ) -> torch.Tensor:
     """``(x @ W.T + bias) op other`` for a :func:`pack`-ed ``W``; ``other`` has the output's shape."""
-    return torch.ops.mkldnn._linear_pointwise.binary(x, other, packed, bias, op)
+    out: torch.Tensor = torch.ops.mkldnn._linear_pointwise.binary(x, other, packed, bias, op)
+    return out

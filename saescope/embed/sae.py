@@ -255,4 +255,5 @@ class SparseAutoencoder:
             if self.is_topk:
                 values, latents = self.encode_topk(x)
                 return values.new_zeros(x.shape[0], self.d_sae).scatter_(1, latents, values)
-            return self.sae.encode(x.to(device=self.device, dtype=dtype))
+            codes: torch.Tensor = self.sae.encode(x.to(device=self.device, dtype=dtype))
+            return codes
