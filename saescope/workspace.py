@@ -20,7 +20,15 @@ import scipy.sparse as sp
 from saescope.errors import InputError, MissingAssetError
 from saescope.labels import LabelBook
 from saescope.paths import data_home
-from saescope.store.dataset import Dataset, Embedding, EmbeddingManifest, EmbeddingSpec, ShardProgress, Store
+from saescope.store.dataset import (
+    Dataset,
+    Embedding,
+    EmbeddingManifest,
+    EmbeddingSpec,
+    ShardProgress,
+    Store,
+    check_shard_size,
+)
 
 if TYPE_CHECKING:
     from saescope.embed.engine import EmbedConfig, Embedder, TokenEvidence
@@ -238,10 +246,15 @@ class Workspace:
     ) -> EmbeddingManifest:
         """Embed dataset ``name`` (resuming a previous run with the same settings).
 
+        Every setting is checked before a model is loaded or anything is written; re-running a
+        complete embedding changes nothing.
+
         Raises:
             NotFoundError: unknown dataset.
+            InputError: ``shard_size`` is not a whole number from 1 to 1,000,000.
             SaescopeError: another process is embedding it with the same settings.
         """
+        check_shard_size(shard_size)
         ds = self.dataset(name)
         embedder = self.embedder(choice, config, reader)
         emb = ds.prepare_embedding(

@@ -18,6 +18,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -30,18 +31,38 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from saescope.errors import InputError, NotFoundError, SaescopeError
 from saescope.paths import data_home
 from saescope.store.shards import atomic_write_json, read_shard, write_shard
 
+log = logging.getLogger(__name__)
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_LEFTOVER = re.compile(r"^\.(tmp|old)-(.+)-(\d{1,10})$")
+"""A dataset folder being written (``.tmp-<name>-<pid>``) or replaced (``.old-<name>-<pid>``) by :meth:`Store.create`."""
 MANIFEST = "manifest.json"
+MAX_SHARD_SIZE = 1_000_000
+"""Most documents per shard: a shard is computed, held and written in one piece."""
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def check_shard_size(shard_size: object) -> int:
+    """Return ``shard_size`` if it is a usable number of documents per shard.
+
+    Raises:
+        InputError: it is not a whole number from 1 to :data:`MAX_SHARD_SIZE`.
+    """
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or not 1 <= shard_size <= MAX_SHARD_SIZE:
+        raise InputError(
+            f"shard_size must be a whole number of documents from 1 to {MAX_SHARD_SIZE:,}, got {shard_size!r}; "
+            "the default, 256, suits most datasets"
+        )
+    return shard_size
 
 
 def check_name(name: str) -> str:
@@ -107,7 +128,21 @@ class EmbeddingManifest(BaseModel):
     stats: dict[str, float] = Field(default_factory=dict)
 
     @property
+    def problem(self) -> str | None:
+        """Why the manifest cannot describe usable shards (written by an older, unchecked run), or None."""
+        if self.shard_size < 1:
+            return f"its shard_size is {self.shard_size}"
+        if self.n_docs < 0:
+            return f"its n_docs is {self.n_docs}"
+        if self.d_sae < 1:
+            return f"its d_sae is {self.d_sae}"
+        return None
+
+    @property
     def n_shards(self) -> int:
+        """Number of shards; 0 when the manifest is unusable (see :attr:`problem`)."""
+        if self.problem:
+            return 0
         return (self.n_docs + self.shard_size - 1) // self.shard_size
 
 
@@ -159,7 +194,21 @@ class Embedding:
 
     @property
     def manifest(self) -> EmbeddingManifest:
-        return EmbeddingManifest.model_validate_json((self.path / MANIFEST).read_text(encoding="utf-8"))
+        """The manifest as stored; one with a :attr:`~EmbeddingManifest.problem` always reads as incomplete.
+
+        Raises:
+            InputError: the manifest file is missing or not a valid manifest.
+        """
+        m = read_manifest(self.path / MANIFEST)
+        if m.problem and m.complete:
+            m = m.model_copy(update={"complete": False})
+        return m
+
+    def _unusable(self, problem: str) -> InputError:
+        return InputError(
+            f"embedding {self.key} of {self.dataset.name} is unusable ({problem}); run `saescope embed` again "
+            f"with the same settings to rebuild it, or delete {self.path}"
+        )
 
     @property
     def key(self) -> str:
@@ -178,12 +227,23 @@ class Embedding:
             SaescopeError: the embedding is not complete (re-run ``embed`` to finish it).
         """
         m = self.manifest
+        if m.problem:
+            raise self._unusable(m.problem)
         if not m.complete:
             raise SaescopeError(
                 f"embedding {self.key} of {self.dataset.name} is incomplete ({self.shards_done()}/{m.n_shards} "
                 "shards); run `saescope embed` again to finish it"
             )
-        parts = [read_shard(self.shard_path(i))[0] for i in range(m.n_shards)]
+        parts = []
+        for i in range(m.n_shards):
+            part, _, first = read_shard(self.shard_path(i))
+            expected = (min(m.shard_size, m.n_docs - i * m.shard_size), m.d_sae)
+            if part.shape != expected or first != i * m.shard_size:
+                raise InputError(
+                    f"{self.shard_path(i)} holds rows {first}.. of shape {part.shape}, but the manifest expects "
+                    f"rows {i * m.shard_size}.. of shape {expected}; delete it and run `saescope embed` again"
+                )
+            parts.append(part)
         out = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, m.d_sae), dtype=np.float32)
         return sp.csr_matrix(out, dtype=np.float32)
 
@@ -225,9 +285,13 @@ class Embedding:
             for stale in self.path.glob(".*.tmp"):
                 stale.unlink(missing_ok=True)
             m = self.manifest
-            docs = self.dataset.documents(["text"])["text"].tolist()
+            if m.problem:
+                raise self._unusable(m.problem)
             bounds = [(i, i * m.shard_size, min((i + 1) * m.shard_size, m.n_docs)) for i in range(m.n_shards)]
             missing = [b for b in bounds if not self.shard_path(b[0]).exists()]
+            if m.complete and not missing:
+                return m  # nothing to do: the manifest (and its finish time) stays as it is
+            docs = self.dataset.documents(["text"])["text"].tolist()
             base_docs = m.n_docs - sum(hi - lo for _, lo, hi in missing)
             start = time.perf_counter()
 
@@ -317,10 +381,29 @@ class Dataset:
         return np.asarray(pos, dtype=np.int64)
 
     def embeddings(self) -> list[Embedding]:
+        """The embeddings whose manifest can be read; see :meth:`broken_embeddings` for the others."""
+        return [Embedding(self, p) for p, problem in self._embedding_folders() if problem is None]
+
+    def broken_embeddings(self) -> list[tuple[Path, str]]:
+        """Embedding folders whose manifest cannot be read, with the reason (delete them, or re-run embed)."""
+        return [(p, problem) for p, problem in self._embedding_folders() if problem is not None]
+
+    def _embedding_folders(self) -> list[tuple[Path, str | None]]:
         root = self.path / "embeddings"
         if not root.is_dir():
             return []
-        return [Embedding(self, p) for p in sorted(root.iterdir()) if (p / MANIFEST).is_file()]
+        out: list[tuple[Path, str | None]] = []
+        for p in sorted(root.iterdir()):
+            if not (p / MANIFEST).is_file():
+                continue
+            try:
+                read_manifest(p / MANIFEST)
+            except InputError as exc:
+                log.warning("%s", exc)
+                out.append((p, str(exc)))
+            else:
+                out.append((p, None))
+        return out
 
     def embedding(self, sae_id: str | None = None, *, complete: bool = True) -> Embedding:
         """The dataset's embedding with SAE ``sae_id`` (or its only one).
@@ -337,6 +420,9 @@ class Dataset:
             f"{e.key} (sae {e.manifest.spec.sae.get('id')}, {'complete' if e.manifest.complete else 'incomplete'})"
             for e in self.embeddings()
         ]
+        broken = [f"{p} (unreadable manifest: delete it)" for p, _ in self.broken_embeddings()]
+        if broken:
+            have += broken
         if not cands:
             hint = f"; it has: {have}" if have else "; run `saescope embed` first"
             raise NotFoundError(
@@ -350,18 +436,37 @@ class Dataset:
     ) -> Embedding:
         """The embedding folder for ``spec``, created with its manifest when new.
 
+        A folder whose manifest is unreadable or unusable (e.g. ``shard_size`` 0, written before sizes
+        were checked) holds no trustworthy vectors: it is reset and started afresh.
+
         Raises:
+            InputError: ``shard_size`` or ``d_sae`` is not a positive whole number (checked before
+                anything is written).
             SaescopeError: the folder exists but was made for other documents.
         """
+        check_shard_size(shard_size)
+        if isinstance(d_sae, bool) or not isinstance(d_sae, int) or d_sae < 1:
+            raise InputError(f"d_sae must be a positive whole number, got {d_sae!r}")
         key = spec.key
         path = self.path / "embeddings" / key
         emb = Embedding(self, path)
         info = self.info
         if (path / MANIFEST).is_file():
-            m = emb.manifest
-            if m.docs_fingerprint != info.fingerprint:
-                raise SaescopeError(f"embedding {key} was made for other documents; delete {path} and re-run")
-            return emb
+            try:
+                m = read_manifest(path / MANIFEST)
+            except InputError as exc:
+                problem: str | None = str(exc)
+            else:
+                problem = m.problem
+                if problem is None:
+                    if m.docs_fingerprint != info.fingerprint:
+                        raise SaescopeError(f"embedding {key} was made for other documents; delete {path} and re-run")
+                    return emb
+            with emb.lock():
+                log.warning("resetting embedding %s of %s: %s", key, self.name, problem)
+                for old in path.glob("shard-*.safetensors"):
+                    old.unlink(missing_ok=True)
+                (path / MANIFEST).unlink(missing_ok=True)
         path.mkdir(parents=True, exist_ok=True)
         manifest = EmbeddingManifest(
             key=key,
@@ -375,6 +480,21 @@ class Dataset:
         )
         atomic_write_json(path / MANIFEST, manifest.model_dump())
         return emb
+
+
+def read_manifest(path: Path) -> EmbeddingManifest:
+    """The manifest stored at ``path``.
+
+    Raises:
+        InputError: it cannot be read or is not a valid manifest.
+    """
+    try:
+        return EmbeddingManifest.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValidationError, ValueError) as exc:
+        raise InputError(
+            f"{path} is not a readable embedding manifest ({str(exc).splitlines()[0]}); delete {path.parent} "
+            "and run `saescope embed` again"
+        ) from exc
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
@@ -398,10 +518,60 @@ class Store:
         return self.root / "datasets"
 
     def names(self) -> list[str]:
+        """Names of the stored datasets (never the temporary folders of a create in progress or killed)."""
         d = self.datasets_dir
         if not d.is_dir():
             return []
-        return sorted(p.name for p in d.iterdir() if (p / "dataset.json").is_file())
+        self.recover()
+        return sorted(p.name for p in d.iterdir() if _NAME.match(p.name) and (p / "dataset.json").is_file())
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the store's lock: taken only around renames of dataset folders and their recovery."""
+        self.datasets_dir.mkdir(parents=True, exist_ok=True)
+        with (self.datasets_dir / ".lock").open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+
+    def recover(self) -> list[str]:
+        """Clean up after a :meth:`create` that was killed, and return what was done.
+
+        Its ``.tmp-<name>-<pid>`` folder (a new dataset not yet in place) is deleted. Its
+        ``.old-<name>-<pid>`` folder (the dataset being replaced) is put back when no dataset
+        ``<name>`` exists (the kill came between the two renames), else deleted. Only folders of
+        processes that are no longer running are touched.
+        """
+        d = self.datasets_dir
+        if not d.is_dir():
+            return []
+        leftovers = [p for p in d.iterdir() if _LEFTOVER.match(p.name)]
+        if not leftovers:
+            return []
+        done: list[str] = []
+        with self._locked():
+            for p in sorted(leftovers, key=lambda q: q.name):
+                m = _LEFTOVER.match(p.name)
+                if m is None or not p.exists() or _pid_alive(int(m.group(3))):
+                    continue
+                kind, name = m.group(1), m.group(2)
+                target = d / name
+                if (
+                    kind == "old"
+                    and _NAME.match(name)
+                    and (p / "dataset.json").is_file()
+                    and not target.exists()
+                    and not target.is_symlink()
+                ):
+                    os.replace(p, target)
+                    done.append(f"restored {name} from {p.name}, left by an interrupted overwrite")
+                else:
+                    shutil.rmtree(p, ignore_errors=True)
+                    if p.is_symlink() or p.is_file():
+                        p.unlink(missing_ok=True)
+                    done.append(f"deleted {p.name}, left by an interrupted ingest")
+        for line in done:
+            log.warning("%s", line)
+        return done
 
     def open(self, name: str) -> Dataset:
         """The dataset called ``name``.
@@ -410,6 +580,8 @@ class Store:
             NotFoundError: there is none; the message lists the datasets that exist.
         """
         path = self.datasets_dir / name
+        if _NAME.match(name or "") and not (path / "dataset.json").is_file():
+            self.recover()
         if not _NAME.match(name or "") or not (path / "dataset.json").is_file():
             known = self.names()
             raise NotFoundError(
@@ -429,6 +601,7 @@ class Store:
         check_name(name)
         if not {"doc_id", "text"} <= set(documents.columns):
             raise InputError("documents need doc_id and text columns")
+        self.recover()
         target = self.datasets_dir / name
         if target.exists() and not overwrite:
             raise InputError(f"dataset {name!r} already exists; choose another name or pass overwrite")
@@ -438,7 +611,13 @@ class Store:
             shutil.rmtree(tmp)
         tmp.mkdir()
         try:
-            documents.to_parquet(tmp / "documents.parquet", index=False)
+            try:
+                documents.to_parquet(tmp / "documents.parquet", index=False)
+            except (ValueError, TypeError, OverflowError, UnicodeError, NotImplementedError) as exc:
+                raise InputError(
+                    f"cannot store the documents of {name!r}: {exc}. Nothing was stored; read them with "
+                    "saescope.store.ingest, which makes metadata storable"
+                ) from exc
             info = DatasetInfo(
                 name=name,
                 n_docs=len(documents),
@@ -449,13 +628,16 @@ class Store:
                 fingerprint=fingerprint(documents),
             )
             atomic_write_json(tmp / "dataset.json", info.model_dump())
-            if target.exists():
-                old = self.datasets_dir / f".old-{name}-{os.getpid()}"
-                os.replace(target, old)
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
+            with self._locked():
+                if target.exists():
+                    if not overwrite:
+                        raise InputError(f"dataset {name!r} already exists; choose another name or pass overwrite")
+                    old = self.datasets_dir / f".old-{name}-{os.getpid()}"
+                    os.replace(target, old)
+                    os.replace(tmp, target)
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    os.replace(tmp, target)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -469,6 +651,21 @@ class Store:
         """
         ds = self.open(name)
         shutil.rmtree(ds.path)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` is running on this machine (a process we cannot signal counts as running)."""
+    if pid == os.getpid():
+        return True
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def load_json(path: Path) -> Any:
