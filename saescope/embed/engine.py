@@ -7,6 +7,8 @@ combined on the CPU (max of maxima, sum of sums, ...), so long documents are nev
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import os
 import threading
 import time
@@ -31,6 +33,11 @@ log = logging.getLogger(__name__)
 
 Pooling = Literal["max", "mean", "sum", "count", "binary"]
 POOLINGS: tuple[str, ...] = ("max", "mean", "sum", "count", "binary")
+MAX_THRESHOLD = 1e6
+"""Highest activation floor accepted; SAE activations are far below it."""
+MAX_WINDOW = 1 << 20
+MAX_TOKEN_BUDGET = 1 << 24
+MAX_BATCH = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -55,18 +62,40 @@ class EmbedConfig:
     """Most windows per batch, so that one batch never spans very different lengths."""
 
     def __post_init__(self) -> None:
-        if self.pooling not in POOLINGS:
+        if not isinstance(self.pooling, str) or self.pooling not in POOLINGS:
             raise InputError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
-        if self.threshold < 0:
-            raise InputError("threshold must be >= 0")
-        if self.window < 8:
-            raise InputError("window must be at least 8 tokens")
-        if self.overlap < 0:
-            raise InputError("overlap must be >= 0")
+        for flag in ("use_sae_thresholds", "chat_template"):
+            value = getattr(self, flag)
+            if not isinstance(value, bool | np.bool_):
+                raise InputError(f"{flag} must be true or false, got {value!r}")
+            if not isinstance(value, bool):
+                object.__setattr__(self, flag, bool(value))
+        t = self.threshold
+        if isinstance(t, bool | np.bool_) or not isinstance(t, numbers.Real):
+            raise InputError(f"threshold must be a number, got {t!r}")
+        if not math.isfinite(float(t)) or not 0 <= float(t) <= MAX_THRESHOLD:
+            raise InputError(
+                f"threshold must be a number from 0 to {MAX_THRESHOLD:g} (an activation floor: 0 keeps every "
+                f"positive activation; a floor above every activation would leave every document empty), got {t!r}"
+            )
+        if type(t) not in (int, float):
+            object.__setattr__(self, "threshold", float(t))
+        for name, low, high in (
+            ("window", 8, MAX_WINDOW),
+            ("overlap", 0, MAX_WINDOW),
+            ("token_budget", 0, MAX_TOKEN_BUDGET),
+            ("max_batch", 1, MAX_BATCH),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+                raise InputError(f"{name} must be a whole number, got {value!r}")
+            if not low <= int(value) <= high:
+                unit = "tokens" if name != "max_batch" else "windows"
+                raise InputError(f"{name} must be from {low:,} to {high:,} {unit}, got {value!r}")
+            if type(value) is not int:
+                object.__setattr__(self, name, int(value))
         if self.token_budget and self.token_budget < self.window:
-            raise InputError(f"token_budget ({self.token_budget}) must be at least window ({self.window})")
-        if self.max_batch < 1:
-            raise InputError("max_batch must be >= 1")
+            raise InputError(f"token_budget ({self.token_budget}) must be at least window ({self.window}), or 0")
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -435,7 +464,7 @@ class Embedder:
         n_tokens: np.ndarray,
     ) -> sp.csr_matrix:
         shape = (n_docs, self.sae.d_sae)
-        if not rows:
+        if not sum(len(r) for r in rows):  # no batch, or no entry above the thresholds in any
             return sp.csr_matrix(shape, dtype=np.float32)
         r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
         key = r * self.sae.d_sae + c
