@@ -1,6 +1,6 @@
 """The methods compared on each case, and the LLM judge that grades their hypotheses.
 
-- SAE pipeline: ``queries.diff`` (or ``diff_paired``) on the stored embedding, then, with an LLM, the
+- SAE pipeline: ``ops.analyses.run_diff`` (sets, or paired) on the stored embedding, then, with an LLM, the
   library's own relabel-and-summarise step (:func:`saescope.llm.hypotheses.summarise_diff`) on the
   latents that pass the false discovery rate. No significant latent means "no difference" and no LLM call.
 - LLM-only baseline, as the research ran it: the LLM reads batches of documents from both sets (pairs
@@ -169,13 +169,22 @@ def score_latents(
 
 def sae_diff(ws: Any, dataset: str, case: Case, *, top_k: int, alpha: float, sae: str | None) -> Any:
     """The library's diff of the case's two sides (paired by prompt for paired cases)."""
-    from saescope import queries
-    from saescope.queries import DocSet
+    from saescope.ops.analyses import run_diff
 
-    a, b = DocSet(dataset, case.where_a, sae), DocSet(dataset, case.where_b, sae)
-    if case.paired:
-        return queries.diff_paired(ws, a, b, case.pair_key, top_k=top_k, alpha=alpha)
-    return queries.diff(ws, a, b, top_k=top_k, alpha=alpha)
+    return run_diff(ws, _spec(dataset, case, sae), top_k=top_k, alpha=alpha)
+
+
+def _spec(dataset: str, case: Case, sae: str | None) -> Any:
+    from saescope.ops.requests import DiffSpec
+
+    return DiffSpec(
+        mode="paired" if case.paired else "sets",
+        dataset_a=dataset,
+        where_a=case.where_a,
+        where_b=case.where_b,
+        pair_key=case.pair_key if case.paired else None,
+        sae=sae,
+    )
 
 
 async def sae_summarise(
@@ -192,25 +201,17 @@ async def sae_summarise(
 ) -> tuple[list[str], list[ChatReply]]:
     """Hypotheses from the diff's significant latents (q <= alpha) through the library's summarise step;
     none (and no LLM call) when no latent is significant."""
-    from saescope.llm.hypotheses import summarise_diff
     from saescope.llm.ledger import MeteredProvider, PriceTable
-    from saescope.llm.sides import DiffSpec
+    from saescope.ops.llm_steps import summarise_diff
+    from saescope.ops.requests import SummariseRequest
 
     rows = [r for r in diff.rows if r.q <= alpha][:n_latents]
     if not rows:
         return [], []
-    spec = DiffSpec(
-        mode="paired" if case.paired else "sets",
-        dataset_a=dataset,
-        where_a=case.where_a,
-        where_b=case.where_b,
-        pair_key=case.pair_key if case.paired else None,
-        sae=sae,
-    )
+    spec = _spec(dataset, case, sae)
+    req = SummariseRequest(**spec.model_dump(), n_latents=len(rows), n_hypotheses=n_hypotheses)
     metered = MeteredProvider(provider, prices=PriceTable(date="-"))
-    summary = await summarise_diff(
-        ws, spec, diff.model_copy(update={"rows": rows}), metered, n_latents=len(rows), n_hypotheses=n_hypotheses
-    )
+    summary = await summarise_diff(ws, req, metered, diff=diff.model_copy(update={"rows": rows}))
     return [h.text for h in summary.hypotheses], metered.replies
 
 

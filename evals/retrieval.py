@@ -62,25 +62,24 @@ def full_order(ranked: list[str], all_ids: list[str], rng: np.random.Generator) 
 def retrieval_score(ws: Any, dataset: str, case: Case, *, sae: str | None, seed: int) -> RetrievalScore:
     """Rank A∪B of ``case`` for its property's query, by SAE latents and by dense similarity."""
     from saescope import analyses as an
-    from saescope import queries
     from saescope.errors import InputError
-    from saescope.queries import DocSet
+    from saescope.ops.analyses import rank_by_property
+    from saescope.ops.docsets import DocSet, resolve
+    from saescope.ops.encoder import encode
 
-    docset = DocSet(dataset, f"{case.column} != ''", sae)
-    r = queries.resolve(ws, docset)
+    r = resolve(ws, DocSet(dataset, f"{case.column} != ''", sae))
     all_ids = [str(d) for d in r.doc_ids]
     query = str(case.query)
     start = time.perf_counter()
     try:
-        res = queries.retrieve(ws, docset, query, top_k=len(all_ids))
+        res = rank_by_property(ws, r, query, top_k=len(all_ids))
         sae_ids, labels = [d.doc_id for d in res.sae_ranking.docs], [p.label for p in res.latents.latents]
     except InputError:  # no latent matches the query: the SAE ranks nothing
         sae_ids, labels = [], []
     sae_seconds = time.perf_counter() - start
-    texts = ws.dataset(dataset).documents(["text"])["text"].to_numpy()[r.rows].tolist()
-    encoder = queries.sentence_encoder()
+    texts = r.texts(ws)
     start = time.perf_counter()
-    dense = an.rank_dense(encoder.encode(texts), encoder.encode([query])[0], top_k=len(all_ids), doc_ids=r.doc_ids)
+    dense = an.rank_dense(encode(texts), encode([query])[0], top_k=len(all_ids), doc_ids=r.doc_ids)
     dense_seconds = time.perf_counter() - start
     relevant = set(case.positives)
     sae_order = full_order(sae_ids, all_ids, rng_for(seed, "retrieval", case.case_id))
@@ -111,23 +110,22 @@ def cluster_score(
 ) -> ClusterScore:
     """Two clusters along ``axis``: of A∪B against the sides (``side_b_only=False``), or of B against
     planted / not planted."""
-    from saescope import queries
     from saescope.errors import InputError
-    from saescope.queries import DocSet
+    from saescope.ops.analyses import cluster_resolved
+    from saescope.ops.docsets import DocSet, resolve
 
     where = f"{case.column} == 'b'" if side_b_only else f"{case.column} != ''"
-    docset = DocSet(dataset, where, sae)
-    r = queries.resolve(ws, docset)
+    r = resolve(ws, DocSet(dataset, where, sae))
     ids = [str(d) for d in r.doc_ids]
     positives = set(case.positives)
     truth = [str(d in positives) for d in ids] if side_b_only else [str(v) for v in r.meta[case.column].to_numpy()]
     start = time.perf_counter()
     try:
-        sae_c = queries.cluster(ws, docset, axis=axis, k=2, seed=seed)
+        sae_c = cluster_resolved(ws, r, axis=axis, k=2, seed=seed)
         sae_assign, unassigned = sae_c.assignment, sae_c.n_unassigned
     except InputError:
         sae_assign, unassigned = [-1] * len(ids), len(ids)
-    dense_c = queries.cluster(ws, docset, dense=True, k=2, seed=seed)
+    dense_c = cluster_resolved(ws, r, dense=True, k=2, seed=seed)
     return ClusterScore(
         case_id=case.case_id,
         axis=axis,

@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from saescope.store.ingest import IngestOptions, read_documents
-from saescope.workspace import Workspace
+from saescope import ops
+from saescope.ops.requests import DiffRequest, EmbedRequest, ExplainRequest, IngestRequest
+from saescope.workspace import SAEChoice, Workspace
 
 DEMO_CORPUS = Path(__file__).resolve().parent / "data" / "demo" / "reviews.jsonl.gz"
 DEMO_NAME = "demo-reviews"
@@ -21,62 +20,53 @@ def _say(text: str = "") -> None:
     sys.stdout.flush()
 
 
-def run_demo(ws: Workspace, *, as_json: bool = False, show_docs: int = 3, k: int = 8) -> int:
+def run_demo(ws: Workspace, *, as_json: bool = False, k: int = 8) -> int:
     """Ingest 400 Rotten Tomatoes snippets (fresh / rotten reviews and plot summaries), embed, summarise."""
-    frame, _ = read_documents(DEMO_CORPUS, IngestOptions(id_column="id"))
-    ws.store.create(DEMO_NAME, frame, source=str(DEMO_CORPUS), overwrite=True)
+    ingested = ops.ingest_documents(
+        ws, IngestRequest(name=DEMO_NAME, path=str(DEMO_CORPUS), id_column="id", overwrite=True)
+    )
+    frame = ws.dataset(DEMO_NAME).documents(["text", "category"])
     if not as_json:
         _say(
-            f"Ingested {len(frame)} documents into {DEMO_NAME!r}: "
+            f"Ingested {ingested.dataset.n_docs} documents into {DEMO_NAME!r}: "
             + ", ".join(f"{n} {c}" for c, n in frame["category"].value_counts().items())
         )
         _say("Embedding with the default reader (SmolLM2-135M-Instruct, block 15) and the shipped TopK SAE...")
-    manifest = ws.embed(DEMO_NAME)
-    emb, matrix = ws.matrix(DEMO_NAME)
-    book = ws.labels(ws.sae_of(emb))
+    manifest = ops.embed_dataset(ws, EmbedRequest(dataset=DEMO_NAME), SAEChoice())
     s = manifest.stats
-    doc_freq = (matrix > 0).sum(axis=0).A1 / matrix.shape[0]
     examples: list[dict[str, Any]] = []
     for cat in ("fresh", "rotten", "plot"):
-        rows = frame.index[frame["category"] == cat][:1].tolist()
-        for row in rows[:show_docs]:
-            vec = matrix.getrow(row)
-            # Rank by activation weighted by rarity, so shared, generic latents do not crowd the list.
-            score = vec.data * -np.log(doc_freq[vec.indices] + 1e-9)
-            order = vec.indices[(-score).argsort(kind="stable")][:k]
-            acts = dict(zip(vec.indices.tolist(), vec.data.tolist(), strict=True))
-            examples.append(
-                {
-                    "doc_id": frame["doc_id"].iloc[row],
-                    "category": cat,
-                    "text": frame["text"].iloc[row],
-                    "n_active": int(vec.nnz),
-                    "features": [
-                        {
-                            "latent": int(i),
-                            "activation": round(acts[int(i)], 2),
-                            "in_docs": round(float(doc_freq[i]), 3),
-                            "label": book.text(int(i)),
-                        }
-                        for i in order
-                    ],
-                }
-            )
-    from saescope import queries
-
-    diff = queries.diff(
+        row = int(frame.index[frame["category"] == cat][0])
+        doc_id = str(frame["doc_id"].iloc[row])
+        # The dataset's most distinctive latents of the document: strong here, rare elsewhere (activation x idf).
+        top = ops.explain_document(ws, ExplainRequest(dataset=DEMO_NAME, doc_id=doc_id, top_k=k)).explanation
+        features = [
+            {
+                "latent": f.latent,
+                "activation": round(f.activation, 2),
+                "in_docs": round(f.doc_freq, 3),
+                "label": f.label,
+            }
+            for f in top.latents
+        ]
+        examples.append(
+            {
+                "doc_id": doc_id,
+                "category": cat,
+                "text": frame["text"].iloc[row],
+                "n_active": top.n_active,
+                "features": features,
+            }
+        )
+    diff = ops.diff(
+        ws, DiffRequest(dataset_a=DEMO_NAME, where_a="category == 'fresh'", where_b="category == 'rotten'", top_k=10)
+    ).diff
+    plots = ops.diff(
         ws,
-        queries.DocSet(DEMO_NAME, "category == 'fresh'"),
-        queries.DocSet(DEMO_NAME, "category == 'rotten'"),
-        top_k=10,
-    )
-    plots = queries.diff(
-        ws,
-        queries.DocSet(DEMO_NAME, "category == 'plot'"),
-        queries.DocSet(DEMO_NAME, "category != 'plot'"),
-        top_k=8,
-        direction="a",
-    )
+        DiffRequest(
+            dataset_a=DEMO_NAME, where_a="category == 'plot'", where_b="category != 'plot'", top_k=8, direction="a"
+        ),
+    ).diff
     if as_json:
         _say(
             json.dumps(
@@ -94,7 +84,7 @@ def run_demo(ws: Workspace, *, as_json: bool = False, show_docs: int = 3, k: int
         return 0
     _say(
         f"Active latents per document: mean {s['active_latents_mean']:.1f} (sd {s['active_latents_std']:.1f}, "
-        f"median {s['active_latents_median']:.0f}) of {matrix.shape[1]}; {int(s['tokens_total']):,} tokens read."
+        f"median {s['active_latents_median']:.0f}) of {manifest.d_sae}; {int(s['tokens_total']):,} tokens read."
     )
     for ex in examples:
         _say()

@@ -3,8 +3,40 @@
 from __future__ import annotations
 
 import html
+import os
+from pathlib import Path
 
 from saescope.analyses import SetDiff
+from saescope.errors import InputError
+
+
+def check_output(path: Path, mode: str) -> None:
+    """Check, before the work, that a report of a diff in ``mode`` can be written to ``path``.
+
+    Raises:
+        InputError: the mode has no HTML report, ``path`` is a folder, or its folder is missing or read-only.
+    """
+    if mode != "sets":
+        raise InputError("--html writes a report of a two-set diff only (not --paired-by or --by); drop --html")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a file name, e.g. {path / 'diff.html'}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise InputError(f"the folder {folder} does not exist; create it or write the report elsewhere")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InputError(f"{path} is not writable; write the report elsewhere")
+
+
+def write_report(path: Path, text: str) -> None:
+    """Write a report to ``path``.
+
+    Raises:
+        InputError: the write failed (e.g. a full disk).
+    """
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"could not write {path}: {exc.strerror or exc}; write the report elsewhere") from exc
 
 
 def _bar_chart(result: SetDiff, width: int = 760) -> str:

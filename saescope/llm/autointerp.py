@@ -8,23 +8,19 @@ model that wrote them and their score.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio.to_thread
-import numpy as np
 from pydantic import BaseModel, Field
 
-from saescope.errors import InputError
-from saescope.llm.ledger import LLMUsage, MeteredProvider
-from saescope.llm.providers import ChatRequest, LLMProvider
+from saescope.llm.ledger import LLMUsage
+from saescope.llm.providers import ChatRequest
 from saescope.llm.quoting import DATA_RULES, clean_text, parse_int_list, parse_json_object, quote_document, quote_tag
 
 if TYPE_CHECKING:
-    from saescope.workspace import Workspace
+    pass
 
 T = TypeVar("T")
 RunSync = Callable[[Callable[[], T]], Awaitable[T]]
@@ -108,61 +104,6 @@ class LatentExamples:
     held_out: list[tuple[str, str, bool]]
 
 
-def collect_examples(
-    ws: Workspace,
-    dataset: str,
-    latent: int,
-    *,
-    sae: str | None = None,
-    n_examples: int = 5,
-    n_negative: int = 3,
-    n_held_out: int = 6,
-    token_evidence: bool = True,
-    seed: int = 0,
-) -> LatentExamples:
-    """Top documents of ``latent`` (firing tokens marked), random silent ones, and a held-out mix.
-
-    Raises:
-        InputError: the latent is outside the SAE.
-        NotFoundError: unknown dataset or no embedding.
-    """
-    from saescope import queries
-
-    emb, M = ws.matrix(dataset, sae)
-    n, d = M.shape
-    if not 0 <= latent < d:
-        raise InputError(f"latent {latent} is outside the SAE (0..{d - 1})")
-    col = M.getcol(latent).tocoo()
-    keep = col.data > 0
-    rows, vals = col.row[keep].astype(np.int64), col.data[keep]
-    rows = rows[np.lexsort((rows, -vals))]
-    frame = ws.dataset(dataset).documents(["text"])
-    ids = frame["doc_id"].astype(str).to_numpy()
-    texts = frame["text"].astype(str).to_numpy()
-    top = rows[:n_examples]
-    if token_evidence and len(top):
-        details = queries.feature_details(ws, dataset, latent, n_top=n_examples, evidence=True, sae=sae)
-        examples = [(ev.doc_id, ev.text) for ev in details.evidence]
-    else:
-        examples = [(ids[r], texts[r]) for r in top]
-    rng = np.random.default_rng([seed, latent])
-    rest = rows[n_examples:]
-    n_pos = min((n_held_out + 1) // 2, len(rest))
-    pos = rng.choice(rest, n_pos, replace=False) if n_pos else np.zeros(0, np.int64)
-    silent = np.setdiff1d(np.arange(n), rows)
-    picked = rng.choice(silent, min(len(silent), n_negative + n_held_out // 2), replace=False)
-    held = [(ids[r], texts[r], True) for r in pos] + [(ids[r], texts[r], False) for r in picked[n_negative:]]
-    held = [held[i] for i in rng.permutation(len(held))]
-    return LatentExamples(
-        latent=latent,
-        previous_label=queries.labels_for(ws, emb).text(latent),
-        n_firing=len(rows),
-        examples=examples,
-        negatives=[(ids[r], texts[r]) for r in picked[:n_negative]],
-        held_out=held,
-    )
-
-
 def label_request(ex: LatentExamples) -> ChatRequest:
     firing = "\n".join(quote_document(t, i, 500) for i, t in ex.examples)
     silent = "\n".join(quote_document(t, i, 300) for i, t in ex.negatives) or "(none)"
@@ -211,114 +152,3 @@ def score_detection(answer: str, ex: LatentExamples) -> DetectionScore:
         false_positive=fp,
         balanced_accuracy=None if bacc is None else round(bacc, 4),
     )
-
-
-async def label_latents(
-    ws: Workspace,
-    dataset: str,
-    latents: list[int],
-    provider: LLMProvider,
-    *,
-    sae: str | None = None,
-    n_examples: int = 5,
-    n_negative: int = 3,
-    n_held_out: int = 6,
-    token_evidence: bool = True,
-    save: bool = True,
-    seed: int = 0,
-    run_sync: RunSync[Any] = run_in_thread,
-) -> LabelingResult:
-    """Label ``latents`` from their documents in ``dataset`` and score each label on held-out documents.
-
-    Two batches of prompts: one label per latent, then one detection test per label. Latents firing in
-    fewer than 2 documents are skipped. With ``save``, labels go to the data root's label file for the
-    SAE (``source="llm"``, the model and the score), next to the shipped labels.
-
-    Raises:
-        InputError: no latents, too many, or one outside the SAE.
-        LLMUnavailableError, LLMError: no LLM, or it failed.
-    """
-    if not latents:
-        raise InputError("give at least one latent id to label (from diff_datasets, search_features, ...)")
-    if len(latents) > MAX_LATENTS:
-        raise InputError(f"label at most {MAX_LATENTS} latents per call (got {len(latents)}); split the list")
-    unique = list(dict.fromkeys(int(i) for i in latents))
-    metered = provider if isinstance(provider, MeteredProvider) else MeteredProvider(provider)
-
-    def collect() -> tuple[str, list[LatentExamples]]:
-        emb = ws.embedding(dataset, sae)
-        exs = [
-            collect_examples(
-                ws,
-                dataset,
-                i,
-                sae=sae,
-                n_examples=n_examples,
-                n_negative=n_negative,
-                n_held_out=n_held_out,
-                token_evidence=token_evidence,
-                seed=seed,
-            )
-            for i in unique
-        ]
-        return str(emb.manifest.spec.sae.get("id")), exs
-
-    sae_id, examples = await run_sync(collect)
-    usable = [ex for ex in examples if ex.n_firing >= 2]
-    label_replies = await metered.complete([label_request(ex) for ex in usable]) if usable else []
-    labels = {ex.latent: parse_label(r.text) for ex, r in zip(usable, label_replies, strict=True)}
-    models = {ex.latent: r.model for ex, r in zip(usable, label_replies, strict=True)}
-    testable = [ex for ex in usable if labels[ex.latent] and ex.held_out]
-    det_replies = (
-        await metered.complete([detection_request(str(labels[ex.latent]), ex) for ex in testable]) if testable else []
-    )
-    scores = {ex.latent: score_detection(r.text, ex) for ex, r in zip(testable, det_replies, strict=True)}
-
-    results = []
-    for ex in examples:
-        label = labels.get(ex.latent)
-        det = scores.get(ex.latent)
-        note = None
-        if ex.n_firing < 2:
-            note = f"fires in {ex.n_firing} document(s) of {dataset}; too few to label"
-        elif label is None:
-            note = "the LLM gave no usable label"
-        elif det is None or det.balanced_accuracy is None:
-            note = "not scored: too few held-out documents of both kinds"
-        results.append(
-            LatentLabelResult(
-                latent=ex.latent,
-                label=label,
-                score=det.balanced_accuracy if det else None,
-                detection=det,
-                previous_label=ex.previous_label,
-                n_firing=ex.n_firing,
-                note=note,
-            )
-        )
-    saved_to = None
-    if save and any(r.label for r in results):
-        saved_to = await run_sync(lambda: save_labels(ws, dataset, sae, results, models))
-    return LabelingResult(dataset=dataset, sae_id=sae_id, saved_to=saved_to, results=results, usage=metered.usage())
-
-
-def save_labels(
-    ws: Workspace, dataset: str, sae: str | None, results: list[LatentLabelResult], models: dict[int, str]
-) -> str:
-    """Add the labelled results to the SAE's saved labels (through :meth:`Workspace.import_labels`)."""
-    from saescope.labels import FeatureLabel, LatentLabels
-
-    sae_obj = ws.sae_of(ws.embedding(dataset, sae))
-    records = [
-        LatentLabels(
-            latent=r.latent,
-            labels=[FeatureLabel(source="llm", text=r.label, score=r.score, model=models.get(r.latent))],
-        )
-        for r in results
-        if r.label
-    ]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "llm-labels.jsonl"
-        path.write_text("".join(rec.model_dump_json() + "\n" for rec in records), encoding="utf-8")
-        ws.import_labels(sae_obj, path)
-    return str(ws.user_labels_path(sae_obj.id))

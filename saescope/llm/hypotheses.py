@@ -8,21 +8,17 @@ fractions of documents of A and B where any cited latent fires, counted on the m
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from saescope.errors import InputError
-from saescope.llm.autointerp import RunSync, parse_label, run_in_thread
-from saescope.llm.ledger import LLMUsage, MeteredProvider
-from saescope.llm.providers import ChatRequest, LLMProvider
+from saescope.llm.ledger import LLMUsage
+from saescope.llm.providers import ChatRequest
 from saescope.llm.quoting import DATA_RULES, clean_text, parse_int_list, parse_json_object, quote_document
 from saescope.llm.quoting import quote_tag as tag
-from saescope.llm.sides import DiffSpec, Sides, any_fires, resolve_sides, texts_of
 
 if TYPE_CHECKING:
     from saescope import analyses as an
-    from saescope.workspace import Workspace
 
 RELABEL_SYSTEM = (
     "You label features of a sparse autoencoder in the context of a comparison between two sets of documents, "
@@ -204,85 +200,3 @@ def parse_hypotheses(text: str, known: set[int], limit: int) -> tuple[list[tuple
         if body and valid and len(out) < limit:
             out.append((body, valid))
     return out, dropped
-
-
-async def summarise_diff(
-    ws: Workspace,
-    spec: DiffSpec,
-    diff: an.SetDiff | an.PairedDiff | an.OneVsMany,
-    provider: LLMProvider,
-    *,
-    n_latents: int = 10,
-    n_hypotheses: int = 4,
-    relabel: bool = True,
-    run_sync: RunSync[Any] = run_in_thread,
-) -> DiffSummary:
-    """Hypotheses about how A differs from B from the top ``n_latents`` of ``diff`` (computed from ``spec``).
-
-    Raises:
-        InputError: the diff has no rows, or bad limits.
-        LLMUnavailableError, LLMError: no LLM, or it failed.
-    """
-    if not 1 <= n_latents <= 40:
-        raise InputError(f"n_latents must be in 1..40, got {n_latents}")
-    if not 1 <= n_hypotheses <= 10:
-        raise InputError(f"n_hypotheses must be in 1..10, got {n_hypotheses}")
-    rows, name_a, name_b, _, _ = diff_latents(diff)
-    rows = rows[:n_latents]
-    if not rows:
-        raise InputError(
-            "the diff has no latents to summarise (none passed min_support, or none differ in the "
-            "requested direction); lower min_support or compare larger sets"
-        )
-    metered = provider if isinstance(provider, MeteredProvider) else MeteredProvider(provider)
-    sides: Sides = await run_sync(lambda: resolve_sides(ws, spec))
-    if relabel:
-
-        def fetch() -> tuple[dict[str, str], dict[str, str]]:
-            ids_a = sides.a.doc_ids_for(sorted({i for r in rows for i in r.examples_a}))
-            ids_b = sides.b.doc_ids_for(sorted({i for r in rows for i in r.examples_b}))
-            ta, tb = texts_of(ws, sides.a.dataset, ids_a), texts_of(ws, sides.b.dataset, ids_b)
-            if sides.a.keys is not None and sides.b.keys is not None:
-                back = dict(zip(sides.a.doc_ids.astype(str), sides.a.keys.astype(str), strict=True))
-                ta = {back[k]: v for k, v in ta.items() if k in back}
-                back = dict(zip(sides.b.doc_ids.astype(str), sides.b.keys.astype(str), strict=True))
-                tb = {back[k]: v for k, v in tb.items() if k in back}
-            return ta, tb
-
-        texts_a, texts_b = await run_sync(fetch)
-        replies = await metered.complete([relabel_request(r, texts_a, texts_b, name_a, name_b) for r in rows])
-        rows = [
-            r.model_copy(update={"context_label": parse_label(rep.text)}) for r, rep in zip(rows, replies, strict=True)
-        ]
-    answer = (await metered.complete([summary_request(rows, name_a, name_b, n_hypotheses)]))[0]
-    by_id = {r.latent: r for r in rows}
-    parsed, dropped = parse_hypotheses(answer.text, set(by_id), n_hypotheses)
-    n_a, n_b = sides.a.X.shape[0], sides.b.X.shape[0]
-
-    def count() -> list[tuple[int, int]]:
-        return [(int(any_fires(sides.a.X, ids).sum()), int(any_fires(sides.b.X, ids).sum())) for _, ids in parsed]
-
-    counts = await run_sync(count)
-    hypotheses = [
-        Hypothesis(
-            text=text,
-            latents=ids,
-            count_a=ca,
-            count_b=cb,
-            freq_a=ca / n_a,
-            freq_b=cb / n_b,
-            cited=[by_id[i] for i in ids],
-        )
-        for (text, ids), (ca, cb) in zip(parsed, counts, strict=True)
-    ]
-    return DiffSummary(
-        mode=spec.mode,
-        name_a=name_a,
-        name_b=name_b,
-        n_a=n_a,
-        n_b=n_b,
-        latents=rows,
-        hypotheses=hypotheses,
-        dropped_citations=dropped,
-        usage=metered.usage(),
-    )

@@ -1,12 +1,26 @@
-"""Results of the server's own tools (datasets, documents, ingest); analysis results come from the library."""
+"""The dataset operations: list, describe, read and ingest documents.
+
+Ingest reads a file anywhere for a person at a terminal, and only under the allowed roots (within the
+size limits) for an agent over MCP: the caller passes the :class:`IngestLimits` that apply to it.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection, Sequence
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from pydantic import BaseModel, Field
 
-from saescope.server.jobs import EmbedJob
+from saescope.errors import InputError
+from saescope.ops.files import IngestLimits, check_size, files_to_read, resolve_under_roots
+from saescope.ops.jobs import EmbedJob
+from saescope.ops.requests import DescribeRequest, IngestRequest, ReadRequest
+from saescope.store.dataset import Dataset, Embedding, check_name
+from saescope.store.ingest import IngestOptions, documents_from_list, read_documents
+from saescope.workspace import Workspace
 
 
 class EmbeddingSummary(BaseModel):
@@ -18,6 +32,7 @@ class EmbeddingSummary(BaseModel):
     layer: int | None
     pooling: str | None = Field(description="how token activations were pooled per document")
     complete: bool = Field(description="false while an embedding job is running or was interrupted")
+    n_docs: int = Field(description="documents the embedding covers")
     shards_done: int
     n_shards: int
 
@@ -150,3 +165,185 @@ class DocumentsPage(BaseModel):
             meta = ", ".join(f"{k}={v!r}" for k, v in d.metadata.items())
             lines.append(f"--- {d.doc_id} ({meta}){' [cut]' if d.truncated else ''}\n{d.text}")
         return "\n".join(lines)
+
+
+def embedding_summary(emb: Embedding) -> EmbeddingSummary:
+    m = emb.manifest
+    return EmbeddingSummary(
+        key=m.key,
+        sae=m.spec.sae.get("id"),
+        reader=m.spec.reader.get("id"),
+        layer=m.spec.reader.get("layer"),
+        pooling=m.spec.config.get("pooling"),
+        complete=m.complete,
+        n_docs=m.n_docs,
+        shards_done=emb.shards_done(),
+        n_shards=m.n_shards,
+    )
+
+
+def dataset_summary(ds: Dataset) -> DatasetSummary:
+    info = ds.info
+    return DatasetSummary(
+        name=info.name,
+        n_docs=info.n_docs,
+        columns=info.columns,
+        embeddings=[embedding_summary(e) for e in ds.embeddings()],
+    )
+
+
+def _columns(frame: pd.DataFrame, names: list[str]) -> list[ColumnSummary]:
+    out = []
+    for name in names:
+        col = frame[name]
+        counts = col.astype(str)[col.notna()].value_counts().head(8)
+        lo = hi = None
+        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_datetime64_any_dtype(col):
+            present = col.dropna()
+            if len(present):
+                lo, hi = str(present.min()), str(present.max())
+        out.append(
+            ColumnSummary(
+                name=name,
+                dtype=str(col.dtype),
+                n_missing=int(col.isna().sum()),
+                n_distinct=int(col.nunique()),
+                top_values=[(str(k), int(v)) for k, v in counts.items()],
+                min=lo,
+                max=hi,
+            )
+        )
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """A metadata value as JSON: missing values become null, numpy scalars Python ones, the rest text."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if value is pd.NaT or (isinstance(value, float) and value != value):
+        return None
+    return value if isinstance(value, str | int | float | bool) else str(value)
+
+
+def _doc_text(row: pd.Series, columns: list[str], max_chars: int) -> DocumentText:
+    text = str(row["text"])
+    return DocumentText(
+        doc_id=str(row["doc_id"]),
+        text=text[:max_chars],
+        n_chars=len(text),
+        truncated=len(text) > max_chars,
+        metadata={c: _plain(row[c]) for c in columns},
+    )
+
+
+def list_datasets(ws: Workspace, active_jobs: Sequence[EmbedJob] = ()) -> DatasetList:
+    """Every dataset under the data root, with its embeddings, and the embedding jobs still running."""
+    store = ws.store
+    return DatasetList(
+        root=str(store.root),
+        datasets=[dataset_summary(store.open(n)) for n in store.names()],
+        active_jobs=list(active_jobs),
+    )
+
+
+def describe_dataset(ws: Workspace, req: DescribeRequest) -> DatasetDetails:
+    """One dataset: source, each metadata column, its embeddings and a few documents.
+
+    Raises:
+        NotFoundError: unknown dataset.
+    """
+    ds = ws.dataset(req.dataset)
+    info = ds.info
+    frame = ds.documents()
+    return DatasetDetails(
+        name=info.name,
+        n_docs=info.n_docs,
+        source=info.source,
+        created=info.created,
+        fingerprint=info.fingerprint,
+        columns=_columns(frame, info.columns),
+        embeddings=[embedding_summary(e) for e in ds.embeddings()],
+        embedding_stats={e.key: e.manifest.stats for e in ds.embeddings()},
+        n_skipped=len(info.skipped),
+        skipped=info.skipped[:10],
+        examples=[_doc_text(frame.iloc[i], info.columns, 300) for i in range(min(req.n_examples, len(frame)))],
+    )
+
+
+def read_documents_by_id(ws: Workspace, req: ReadRequest) -> DocumentsPage:
+    """The text and metadata of documents by id; unknown ids are listed as missing.
+
+    Raises:
+        NotFoundError: unknown dataset.
+    """
+    ds = ws.dataset(req.dataset)
+    frame = ds.documents()
+    by_id = {d: i for i, d in enumerate(frame["doc_id"].astype(str))}
+    return DocumentsPage(
+        dataset=req.dataset,
+        missing=[d for d in req.doc_ids if d not in by_id],
+        documents=[_doc_text(frame.iloc[by_id[d]], ds.info.columns, req.max_chars) for d in req.doc_ids if d in by_id],
+    )
+
+
+def _inline_size(documents: Sequence[str | dict[str, Any]]) -> int:
+    return sum(len(d) if isinstance(d, str) else len(json.dumps(d, default=str)) for d in documents)
+
+
+def ingest_documents(
+    ws: Workspace, req: IngestRequest, *, limits: IngestLimits | None = None, busy: Collection[str] = ()
+) -> IngestResult:
+    """Store documents from a file or folder, or inline, as a new dataset (nothing is stored if any row is
+    invalid, unless ``skip_invalid``).
+
+    Raises:
+        InputError: a bad name, a dataset in ``busy`` (being embedded), a path outside ``limits.roots``, input
+            over the limits, invalid rows, or an existing dataset without ``overwrite``.
+    """
+    check_name(req.name)
+    if req.name in busy:
+        raise InputError(
+            f"{req.name!r} is being embedded right now; wait for the job (embed_status) or use another name"
+        )
+    opts = IngestOptions(
+        text_column=req.text_column, id_column=req.id_column, skip_invalid=req.skip_invalid, format=req.format
+    )
+    if req.path is not None:
+        if limits is None:
+            real = Path(req.path).expanduser().resolve()
+        else:
+            real = resolve_under_roots(req.path, limits.roots)
+            check_size(files_to_read(real, limits.roots), limits.max_bytes)
+        frame, report = read_documents(real, opts)
+        source = str(real)
+    else:
+        documents = req.documents or []
+        if limits is not None:
+            if len(documents) > limits.max_documents:
+                raise InputError(
+                    f"{len(documents):,} documents is over this server's limit of {limits.max_documents:,} "
+                    "(--max-documents); split the input"
+                )
+            size = _inline_size(documents)
+            if size > limits.max_bytes:
+                raise InputError(
+                    f"the inline documents hold {size:,} characters, over this server's limit of "
+                    f"{limits.max_bytes:,} (--max-bytes); write them to a file under an allowed root"
+                )
+        frame, report = documents_from_list(list(documents), opts)
+        source = "inline documents"
+    if limits is not None and len(frame) > limits.max_documents:
+        raise InputError(
+            f"{req.path} holds {len(frame):,} documents, over this server's limit of {limits.max_documents:,} "
+            "(--max-documents); split it"
+        )
+    ds = ws.store.create(req.name, frame, source=source, skipped=report.skipped, overwrite=req.overwrite)
+    return IngestResult(
+        dataset=dataset_summary(ds),
+        source=source,
+        skipped=report.skipped[:20],
+        n_skipped=len(report.skipped),
+        next_step=f"call embed_dataset(dataset={req.name!r}) to compute its SAE vectors",
+    )

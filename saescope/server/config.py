@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from saescope.llm.providers import LLMSettings
+from saescope.ops.files import IngestLimits
 
 
 @dataclass
@@ -33,3 +34,8 @@ class ServerConfig:
 
     def __post_init__(self) -> None:
         self.roots = [Path(r).expanduser().resolve() for r in self.roots]
+
+    @property
+    def ingest_limits(self) -> IngestLimits:
+        """What an agent's ingest may read and store."""
+        return IngestLimits(roots=self.roots, max_bytes=self.max_bytes, max_documents=self.max_documents)

@@ -14,55 +14,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from saescope.ops.jobs import EmbedJob
 
 log = logging.getLogger(__name__)
-
-JobState = Literal["queued", "running", "done", "failed"]
-
-
-class EmbedJob(BaseModel):
-    """An embedding job and how far it has got."""
-
-    job_id: str
-    dataset: str
-    sae: str = Field(description="the SAE asked for: default, a folder, or RELEASE:SAE_ID")
-    state: JobState
-    docs_done: int = 0
-    docs_total: int = 0
-    tokens_done: int = 0
-    elapsed_s: float = 0.0
-    submitted: str
-    finished: str | None = None
-    embedding_key: str | None = Field(default=None, description="the finished embedding's key")
-    error: str | None = Field(default=None, description="why the job failed, and what to do")
-
-    @property
-    def active(self) -> bool:
-        return self.state in ("queued", "running")
-
-    def to_text(self) -> str:
-        pct = f"{self.docs_done / self.docs_total:.0%}" if self.docs_total else "0%"
-        line = (
-            f"job {self.job_id}: embed {self.dataset} with {self.sae}: {self.state}, {self.docs_done}/"
-            f"{self.docs_total} docs ({pct}), {self.tokens_done:,} tokens, {self.elapsed_s:.0f}s"
-        )
-        if self.state == "done":
-            line += f"; embedding {self.embedding_key} is ready for the analysis tools"
-        if self.error:
-            line += f"\nerror: {self.error}"
-        return line
-
-
-class JobList(BaseModel):
-    """Embedding jobs of this server, newest first."""
-
-    jobs: list[EmbedJob]
-
-    def to_text(self) -> str:
-        return "\n".join(j.to_text() for j in self.jobs) if self.jobs else "no embedding jobs yet"
 
 
 def _now() -> str:

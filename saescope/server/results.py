@@ -1,4 +1,4 @@
-"""Result models of every tool, and the output schemas published for them.
+"""The result model of every tool, and the output schemas published for them.
 
 Importing the analyses takes most of a second (scikit-learn), so the server does not import this module
 to answer ``tools/list``: it publishes the schemas stored in ``schemas.json``, which
@@ -10,56 +10,21 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from saescope import analyses as an
 from saescope.llm.autointerp import LabelingResult
 from saescope.llm.hypotheses import DiffSummary
 from saescope.llm.ledger import UsageTotals
 from saescope.llm.verify import Verification
-from saescope.queries import FeatureDetails, Retrieval
-from saescope.server.jobs import EmbedJob, JobList
-from saescope.server.models import DatasetDetails, DatasetList, DocumentsPage, IngestResult
+from saescope.ops.analyses import CorrelationResult, DiffResult, Retrieval
+from saescope.ops.datasets import DatasetDetails, DatasetList, DocumentsPage, IngestResult
+from saescope.ops.features import ExplainResult, FeatureDetails
+from saescope.ops.jobs import EmbedJob, JobList
 
 SCHEMAS_PATH = Path(__file__).resolve().parent / "schemas.json"
-
-
-class DiffResult(BaseModel):
-    """A diff of two document sets; exactly one of sets / paired / one_vs_many is filled, per mode."""
-
-    mode: Literal["sets", "paired", "one_vs_many"]
-    sets: an.SetDiff | None = Field(default=None, description="mode sets: two independent document sets")
-    paired: an.PairedDiff | None = Field(default=None, description="mode paired: documents matched by pair_key")
-    one_vs_many: an.OneVsMany | None = Field(default=None, description="mode one_vs_many: a column value vs the rest")
-
-    def to_text(self) -> str:
-        inner = self.sets or self.paired or self.one_vs_many
-        return inner.to_text() if inner is not None else "(empty)"
-
-
-class CorrelationResult(BaseModel):
-    """Latent co-occurrence (no column given) or latents that track a metadata column."""
-
-    kind: Literal["cooccurrence", "metadata"]
-    cooccurrence: an.Cooccurrence | None = None
-    metadata: an.MetadataAssociation | None = None
-
-    def to_text(self) -> str:
-        inner = self.cooccurrence or self.metadata
-        return inner.to_text() if inner is not None else "(empty)"
-
-
-class ExplainResult(BaseModel):
-    """A document's most distinctive latents, with the start of its text."""
-
-    explanation: an.DocumentExplanation
-    text: str = Field(description="the document's text, cut to 1,500 characters")
-    truncated: bool
-
-    def to_text(self) -> str:
-        return f"{self.explanation.to_text()}\ntext: {self.text!r}"
 
 
 TOOL_OUTPUTS: dict[str, type[BaseModel]] = {

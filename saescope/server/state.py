@@ -29,12 +29,11 @@ from saescope.llm.providers import (
 )
 from saescope.server.config import ServerConfig
 from saescope.server.jobs import JobManager
-from saescope.server.security import resolve_under_roots
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
 
-    from saescope.workspace import SAEChoice, Workspace
+    from saescope.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -130,24 +129,6 @@ class ServerState:
             content=[TextContent(type="text", text=cap_text(str(text), self.config.text_limit))],
             structured_content=model.model_dump(mode="json"),
         )
-
-    # --- SAEs and files --------------------------------------------------------------------------
-    def sae_choice(self, sae: str | None) -> SAEChoice:
-        """The SAE a call asks for; a folder must lie under the allowed roots (or be the server's --sae).
-
-        Raises:
-            InputError: a folder outside the roots, or an incomplete pretrained name.
-        """
-        from pathlib import Path
-
-        from saescope.workspace import SAEChoice
-
-        spec = (sae or self.config.sae).strip()
-        if spec == "default" or (":" in spec and not Path(spec).exists()):
-            return SAEChoice.parse(spec)
-        if spec == self.config.sae:
-            return SAEChoice(path=str(Path(spec).expanduser().resolve()))
-        return SAEChoice(path=str(resolve_under_roots(spec, self.config.roots)))
 
     # --- LLM ---------------------------------------------------------------------------------------
     def provider_for(self, ctx: Context[Any, Any]) -> LLMProvider:

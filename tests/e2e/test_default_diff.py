@@ -8,8 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from saescope import queries
-from saescope.queries import DocSet
+from saescope import ops
+from saescope.ops.requests import (
+    ClusterRequest,
+    CorrelationsRequest,
+    DiffRequest,
+    ExplainRequest,
+    FeatureRequest,
+    RetrieveRequest,
+    SearchFeaturesRequest,
+)
 from saescope.store.ingest import IngestOptions, documents_from_list
 from saescope.training.corpus import rotten_tomatoes
 from saescope.workspace import Workspace
@@ -46,9 +54,9 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
 
 
 def test_sentiment_diff_finds_significant_latents(ws: Workspace) -> None:
-    result = queries.diff(
-        ws, DocSet("reviews", "category == 'fresh'"), DocSet("reviews", "category == 'rotten'"), top_k=10
-    )
+    result = ops.diff(
+        ws, DiffRequest(dataset_a="reviews", where_a="category == 'fresh'", where_b="category == 'rotten'", top_k=10)
+    ).diff
     assert result.n_significant >= 3
     assert all(r.q <= 0.05 for r in result.rows[:3])
     labels = " ".join(r.label.lower() for r in result.rows if r.diff < 0)
@@ -57,9 +65,9 @@ def test_sentiment_diff_finds_significant_latents(ws: Workspace) -> None:
 
 
 def test_planted_phrase_at_ten_percent_is_recovered(ws: Workspace) -> None:
-    result = queries.diff(
-        ws, DocSet("reviews", "split == 'B'"), DocSet("reviews", "split == 'A'"), top_k=5, direction="a"
-    )
+    result = ops.diff(
+        ws, DiffRequest(dataset_a="reviews", where_a="split == 'B'", where_b="split == 'A'", top_k=5, direction="a")
+    ).diff
     _emb, matrix = ws.matrix("reviews")
     meta = ws.dataset("reviews").metadata()
     b_rows = np.flatnonzero(meta["split"].to_numpy() == "B")
@@ -74,36 +82,44 @@ def test_planted_phrase_at_ten_percent_is_recovered(ws: Workspace) -> None:
 
 
 def test_random_halves_show_no_significant_difference(ws: Workspace) -> None:
-    result = queries.diff(
-        ws, DocSet("reviews", "split == 'A' and half == 0"), DocSet("reviews", "split == 'A' and half == 1"), top_k=5
-    )
+    result = ops.diff(
+        ws,
+        DiffRequest(
+            dataset_a="reviews", where_a="split == 'A' and half == 0", where_b="split == 'A' and half == 1", top_k=5
+        ),
+    ).diff
     assert result.n_significant == 0, result.to_text()
 
 
 def test_queries_cover_every_analysis(ws: Workspace, tmp_path: Path) -> None:
-    search = queries.search_features(ws, "reviews", "popcorn", top_k=5)
+    search = ops.search_features(ws, SearchFeaturesRequest(dataset="reviews", query="popcorn", top_k=5))
     assert search.matches
-    details = queries.feature_details(ws, "reviews", search.matches[0].latent, n_top=2)
+    details = ops.feature_details(ws, FeatureRequest(dataset="reviews", latent=search.matches[0].latent, n_top=2))
     assert details.summary.latent == search.matches[0].latent
     if details.summary.count:
         assert details.evidence and details.evidence[0].tokens and "«" in details.evidence[0].text
-    expl = queries.explain(ws, "reviews", "r0", top_k=5)
+    expl = ops.explain_document(ws, ExplainRequest(dataset="reviews", doc_id="r0", top_k=5)).explanation
     assert 0 < len(expl.latents) <= 5
     planted_ids = set(ws.dataset("reviews").metadata().query("planted")["doc_id"])
-    ret = queries.retrieve(ws, DocSet("reviews"), "stale popcorn at the cinema", dense=True, top_k=24)
+    ret = ops.retrieve(
+        ws, RetrieveRequest(dataset="reviews", query="stale popcorn at the cinema", dense=True, top_k=24)
+    )
     assert ret.sae_ranking.docs and ret.latents.latents
-    refined = queries.retrieve(
-        ws, DocSet("reviews"), "stale popcorn at the cinema", top_k=24, positives=["r240", "r250", "r260"]
+    refined = ops.retrieve(
+        ws,
+        RetrieveRequest(
+            dataset="reviews", query="stale popcorn at the cinema", top_k=24, positives=["r240", "r250", "r260"]
+        ),
     )
     assert refined.latents.n_positives == 3
     # Retrieval quality against the dense baseline is measured in evals/, not asserted here.
     assert {d.doc_id for d in refined.sae_ranking.docs} and planted_ids
     assert ret.dense_ranking is not None and len(ret.dense_ranking.docs) == 24
-    clus = queries.cluster(ws, DocSet("reviews"), axis="sentiment, good or bad", k=2)
+    clus = ops.cluster(ws, ClusterRequest(dataset="reviews", axis="sentiment, good or bad", k=2))
     assert len(clus.clusters) >= 2
-    dense = queries.cluster(ws, DocSet("reviews", "split == 'A'"), dense=True, k=2)
+    dense = ops.cluster(ws, ClusterRequest(dataset="reviews", where="split == 'A'", dense=True, k=2))
     assert len(dense.clusters) == 2
-    co = queries.correlations(ws, DocSet("reviews"), top_k=5)
-    assert co.pairs and all(-1 <= p.npmi <= 1 for p in co.pairs)
-    assoc = queries.metadata_association(ws, DocSet("reviews"), "category", top_k=5)
-    assert assoc.model_dump()
+    co = ops.correlations(ws, CorrelationsRequest(dataset="reviews", top_k=5)).cooccurrence
+    assert co is not None and co.pairs and all(-1 <= p.npmi <= 1 for p in co.pairs)
+    assoc = ops.correlations(ws, CorrelationsRequest(dataset="reviews", column="category", top_k=5)).metadata
+    assert assoc is not None and assoc.model_dump()

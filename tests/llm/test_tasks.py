@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 
 from saescope.errors import InputError
-from saescope.llm.autointerp import LatentExamples, collect_examples, label_latents, score_detection
+from saescope.llm.autointerp import LatentExamples, score_detection
 from saescope.llm.hypotheses import parse_hypotheses
 from saescope.llm.providers import ChatReply, ChatRequest
-from saescope.llm.sides import DiffSpec, resolve_sides, run_diff
-from saescope.llm.verify import verify_hypothesis
+from saescope.ops.analyses import run_diff
+from saescope.ops.docsets import resolve_sides
+from saescope.ops.llm_steps import collect_examples, label_latents, verify_hypothesis
+from saescope.ops.requests import DiffSpec, LabelRequest, VerifyRequest
 from tests.server.shared import Data
 
 pytestmark = pytest.mark.anyio
@@ -73,15 +75,16 @@ async def test_label_latents_skips_silent_latents_and_quotes_documents(data: Dat
     live = next(iter(data.labelled))
     provider = Scripted('{"label": "a label", "matches": [1]}')
     silent = [int(i) for i in np.flatnonzero(counts < 2)[:1]]
-    out = await label_latents(
-        data.ws, "reviews", [live, *silent], provider, token_evidence=False, save=False, n_examples=2, n_held_out=2
+    req = LabelRequest(
+        dataset="reviews", latents=[live, *silent], token_evidence=False, save=False, n_examples=2, n_held_out=2
     )
+    out = await label_latents(data.ws, req, provider)
     assert out.results[0].label == "a label" and out.results[0].score is not None
     if silent:
         assert out.results[1].label is None and "too few" in (out.results[1].note or "")
     assert len(provider.seen) == 2 and "<document id=" in provider.seen[0].user
     with pytest.raises(InputError, match="at most 20"):
-        await label_latents(data.ws, "reviews", list(range(21)), provider)
+        await label_latents(data.ws, LabelRequest.build(dataset="reviews", latents=list(range(21))), provider)
 
 
 def test_hypotheses_keep_only_known_citations() -> None:
@@ -104,12 +107,12 @@ async def test_sides_match_the_diffs_they_explain(data: Data) -> None:
     assert sides.a.X.shape[0] == sides.b.X.shape[0] == diff.n_pairs == 24  # type: ignore[union-attr]
     row = diff.rows[0]
     assert sides.a.X[:, row.latent].getnnz() / 24 == pytest.approx(row.freq_a)
-    one = DiffSpec(mode="one_vs_many", dataset_a="reviews", column="category", target="plot")
-    ver = await verify_hypothesis(data.ws, one, [row.latent])
+    one = {"mode": "one_vs_many", "dataset_a": "reviews", "column": "category", "target": "plot"}
+    ver = await verify_hypothesis(data.ws, VerifyRequest(**one, latents=[row.latent]))
     assert (ver.n_a, ver.n_b) == (16, 32) and ver.name_a == "plot"
     with pytest.raises(InputError, match="outside the SAE"):
-        await verify_hypothesis(data.ws, one, [10**6])
+        await verify_hypothesis(data.ws, VerifyRequest(**one, latents=[10**6]))
     with pytest.raises(InputError, match="needs the hypothesis"):
-        await verify_hypothesis(data.ws, one, [row.latent], provider=Scripted("{}"))
+        await verify_hypothesis(data.ws, VerifyRequest(**one, latents=[row.latent], judge=True), Scripted("{}"))
     with pytest.raises(InputError, match="pair_key"):
-        DiffSpec(mode="paired", dataset_a="reviews").check()
+        DiffSpec(mode="paired", dataset_a="reviews")

@@ -9,7 +9,7 @@ import pytest
 from mcp import Client
 
 from saescope.errors import InputError
-from saescope.server.security import files_to_read, resolve_under_roots
+from saescope.ops.files import files_to_read, resolve_under_roots
 from tests.server.shared import Data, demo_rows
 from tests.server.test_tools import call, error, make_server
 

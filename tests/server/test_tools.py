@@ -10,9 +10,9 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
-from saescope import queries
+from saescope import ops
 from saescope.llm.providers import LLMSettings
-from saescope.queries import DocSet
+from saescope.ops.requests import DiffRequest
 from saescope.server.app import build_server
 from saescope.server.config import ServerConfig
 from tests.server.shared import Data
@@ -125,9 +125,10 @@ async def test_diff_modes_match_the_library(data: Data) -> None:
             top_k=5,
         )
         assert out["mode"] == "sets" and out["paired"] is None
-        direct = queries.diff(
-            data.ws, DocSet("reviews", "category == 'fresh'"), DocSet("reviews", "category == 'rotten'"), top_k=5
-        )
+        direct = ops.diff(
+            data.ws,
+            DiffRequest(dataset_a="reviews", where_a="category == 'fresh'", where_b="category == 'rotten'", top_k=5),
+        ).diff
         assert out["sets"] == direct.model_dump(mode="json")
         page2 = await call(
             client,

@@ -1,0 +1,267 @@
+"""The analysis operations: diff, correlations, clustering and property retrieval over stored embeddings.
+
+Each operation resolves its document sets once (:mod:`saescope.ops.docsets`), runs the pure functions
+of :mod:`saescope.analyses` and returns a result model with ``to_text()``. The functions with plain
+arguments (:func:`run_diff`, :func:`rank_by_property`, :func:`cluster_resolved`) serve library callers
+that need more than one page, such as the evals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from saescope import analyses as an
+from saescope.errors import InputError
+from saescope.ops.docsets import DocSet, Resolved, labels_for, resolve, resolve_sides
+from saescope.ops.encoder import axis_scores, encode, label_embeddings
+from saescope.ops.requests import ClusterRequest, CorrelationsRequest, DiffRequest, DiffSpec, RetrieveRequest
+from saescope.workspace import Workspace
+
+AnyDiff = an.SetDiff | an.PairedDiff | an.OneVsMany
+
+
+class DiffResult(BaseModel):
+    """A diff of two document sets; exactly one of sets / paired / one_vs_many is filled, per mode."""
+
+    mode: Literal["sets", "paired", "one_vs_many"]
+    sets: an.SetDiff | None = Field(default=None, description="mode sets: two independent document sets")
+    paired: an.PairedDiff | None = Field(default=None, description="mode paired: documents matched by pair_key")
+    one_vs_many: an.OneVsMany | None = Field(default=None, description="mode one_vs_many: a column value vs the rest")
+
+    @property
+    def diff(self) -> AnyDiff:
+        inner = self.sets or self.paired or self.one_vs_many
+        assert inner is not None, "a DiffResult holds one diff"
+        return inner
+
+    def to_text(self) -> str:
+        return self.diff.to_text()
+
+
+class CorrelationResult(BaseModel):
+    """Latent co-occurrence (no column given) or latents that track a metadata column."""
+
+    kind: Literal["cooccurrence", "metadata"]
+    cooccurrence: an.Cooccurrence | None = None
+    metadata: an.MetadataAssociation | None = None
+
+    def to_text(self) -> str:
+        inner = self.cooccurrence or self.metadata
+        return inner.to_text() if inner is not None else "(empty)"
+
+
+class Retrieval(BaseModel):
+    """Documents ranked for a property, by SAE latents and (optionally) by dense similarity."""
+
+    query: str
+    latents: an.PropertyLatents = Field(description="latents chosen for the property, with weights")
+    sae_ranking: an.RankedDocs
+    dense_ranking: an.RankedDocs | None = None
+
+    def to_text(self) -> str:
+        parts = [f"Property: {self.query!r}", self.latents.to_text(), "SAE ranking:", self.sae_ranking.to_text()]
+        if self.dense_ranking is not None:
+            parts += ["Dense baseline (MiniLM cosine):", self.dense_ranking.to_text()]
+        return "\n".join(parts)
+
+
+# --- diff -------------------------------------------------------------------------------------------
+def run_diff(ws: Workspace, spec: DiffSpec, **options: Any) -> AnyDiff:
+    """The diff of ``spec``'s sides with ``options`` for the analysis (``top_k``, ``rank_by``, ...).
+
+    Raises:
+        InputError, NotFoundError: unknown dataset, bad filter, column or key, or an empty side.
+    """
+    sides = resolve_sides(ws, spec)
+    if spec.mode == "one_vs_many":
+        one = {k: v for k, v in options.items() if k != "direction"}
+        if one.get("rank_by") not in (None, "effect", "p"):
+            one["rank_by"] = "score"
+        names = list(sides.groups)
+        return an.diff_one_vs_many(
+            sides.a.X,
+            [g.X for g in sides.groups.values()],
+            sides.labels,
+            names,
+            target_name=sides.a.name,
+            doc_ids_target=sides.a.doc_ids,
+            **one,
+        )
+    if spec.mode == "paired":
+        return an.diff_paired(
+            sides.a.X,
+            sides.b.X,
+            sides.labels,
+            doc_ids=sides.a.keys,
+            name_a=sides.a.name,
+            name_b=sides.b.name,
+            **options,
+        )
+    return an.diff_sets(
+        sides.a.X,
+        sides.b.X,
+        sides.labels,
+        doc_ids_a=sides.a.doc_ids,
+        doc_ids_b=sides.b.doc_ids,
+        name_a=sides.a.name,
+        name_b=sides.b.name,
+        **options,
+    )
+
+
+def diff(ws: Workspace, req: DiffRequest) -> DiffResult:
+    """Which latents fire in a larger fraction of A's documents than B's, or the reverse.
+
+    Raises:
+        InputError, NotFoundError: as :func:`run_diff`.
+    """
+    options = req.model_dump(include={"rank_by", "direction", "min_support", "alpha", "top_k", "cursor"})
+    result = run_diff(ws, req.spec, **options)
+    return DiffResult(
+        mode=req.mode,
+        sets=result if isinstance(result, an.SetDiff) else None,
+        paired=result if isinstance(result, an.PairedDiff) else None,
+        one_vs_many=result if isinstance(result, an.OneVsMany) else None,
+    )
+
+
+# --- correlations -----------------------------------------------------------------------------------
+def correlations(ws: Workspace, req: CorrelationsRequest) -> CorrelationResult:
+    """Latent pairs that co-occur more than chance (NPMI), or with a column, the latents that track it.
+
+    Raises:
+        InputError, NotFoundError: unknown dataset, bad filter or column, or too few documents.
+    """
+    docset = DocSet(req.dataset, req.where, req.sae)
+    if req.column:
+        r = resolve(ws, docset, min_docs=3)
+        assoc = an.latent_metadata_association(
+            r.X, r.meta.reset_index(drop=True), req.column, labels_for(ws, r.embedding), top_k=req.top_k
+        )
+        return CorrelationResult(kind="metadata", metadata=assoc)
+    r = resolve(ws, docset, min_docs=2)
+    similar = None if req.dissimilar_labels is None else label_embeddings(ws, r.embedding)
+    cooc = an.latent_cooccurrence(
+        r.X,
+        labels_for(ws, r.embedding),
+        label_embeddings=similar,
+        max_label_similarity=req.dissimilar_labels,
+        latent=req.latent,
+        min_cooc=req.min_cooc,
+        top_k=req.top_k,
+        cursor=req.cursor,
+    )
+    return CorrelationResult(kind="cooccurrence", cooccurrence=cooc)
+
+
+# --- clustering -------------------------------------------------------------------------------------
+def cluster_resolved(
+    ws: Workspace,
+    r: Resolved,
+    *,
+    axis: str | None = None,
+    latents: Sequence[int] | None = None,
+    dense: bool = False,
+    k: int | None = None,
+    seed: int = 0,
+) -> an.Clustering:
+    """Cluster resolved documents along an axis (words and/or latent ids), or on dense sentence embeddings.
+
+    Raises:
+        InputError: neither an axis nor latents for SAE clustering, or too few documents.
+    """
+    if dense:
+        return an.cluster_dense(encode(r.texts(ws)), doc_ids=r.doc_ids, k=k, seed=seed)
+    scores = axis_scores(ws, r.embedding, axis) if axis else None
+    return an.cluster_documents(
+        r.X,
+        labels_for(ws, r.embedding),
+        doc_ids=r.doc_ids,
+        axis_latents=list(latents) if latents else None,
+        axis_scores=scores,
+        k=k,
+        seed=seed,
+    )
+
+
+def cluster(ws: Workspace, req: ClusterRequest) -> an.Clustering:
+    """Group documents along an axis of interest; see :func:`cluster_resolved`.
+
+    Raises:
+        InputError, NotFoundError: unknown dataset, bad filter, fewer than 4 documents, or no axis latent.
+    """
+    r = resolve(ws, DocSet(req.dataset, req.where, req.sae), min_docs=4)
+    return cluster_resolved(ws, r, axis=req.axis, latents=req.latents, dense=req.dense, k=req.k, seed=req.seed)
+
+
+# --- retrieval --------------------------------------------------------------------------------------
+def rank_by_property(
+    ws: Workspace,
+    r: Resolved,
+    query: str,
+    *,
+    positives: Sequence[str] = (),
+    latents: Sequence[int] = (),
+    n_latents: int = 8,
+    dense: bool = False,
+    top_k: int = 10,
+    cursor: int = 0,
+) -> Retrieval:
+    """Rank resolved documents by a property in words: label-similar latents (refined by positive examples).
+
+    Raises:
+        InputError: positive doc ids not in the set, or no latent matches the query.
+    """
+    pos_rows = None
+    if positives:
+        where = pd.Index(r.doc_ids).get_indexer(list(positives))
+        missing = [p for p, w in zip(positives, where, strict=True) if w < 0]
+        if missing:
+            raise InputError(f"positive examples {missing[:5]} are not in {r.docset.name}")
+        pos_rows = where
+    book = labels_for(ws, r.embedding)
+    q = encode([query])[0] if query.strip() else None
+    if q is not None:
+        chosen = an.select_property_latents(
+            label_embeddings(ws, r.embedding), q, top_n=n_latents, labels=book, positives=pos_rows, X=r.X
+        )
+    else:
+        chosen = an.PropertyLatents(
+            n_positives=0,
+            latents=[
+                an.PropertyLatent(latent=int(i), label=book.text(int(i)), similarity=1.0, weight=1.0, lift=None)
+                for i in latents
+            ],
+        )
+    weights = chosen.weights()
+    for i in latents:
+        weights[int(i)] = max(weights.get(int(i), 0.0), 1.0)
+    ranked = an.rank_by_latents(r.X.tocsc(), weights, top_k=top_k, cursor=cursor, doc_ids=r.doc_ids)
+    dense_ranked = None
+    if dense and q is not None:
+        dense_ranked = an.rank_dense(encode(r.texts(ws)), q, top_k=top_k, cursor=cursor, doc_ids=r.doc_ids)
+    return Retrieval(query=query, latents=chosen, sae_ranking=ranked, dense_ranking=dense_ranked)
+
+
+def retrieve(ws: Workspace, req: RetrieveRequest) -> Retrieval:
+    """Documents that have a property described in words; see :func:`rank_by_property`.
+
+    Raises:
+        InputError, NotFoundError: unknown dataset, bad filter, unknown positives, or no latent matches.
+    """
+    r = resolve(ws, DocSet(req.dataset, req.where, req.sae))
+    return rank_by_property(
+        ws,
+        r,
+        req.query,
+        positives=req.positives,
+        latents=req.latents,
+        n_latents=req.n_latents,
+        dense=req.dense,
+        top_k=req.top_k,
+        cursor=req.cursor,
+    )

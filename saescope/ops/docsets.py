@@ -1,0 +1,245 @@
+"""Document sets made concrete: the one resolver every operation uses to turn names and filters into rows.
+
+A :class:`DocSet` names documents of one dataset (optionally filtered on metadata); :func:`resolve` gives
+their rows, matrix, ids and metadata. :func:`resolve_sides` does the same for the two sides of a
+comparison (:class:`~saescope.ops.requests.DiffSpec`: two sets, pairs matched by a key, or one value of a
+column against the rest), so that a diff, a hypothesis summary and a verification count the same documents.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import scipy.sparse as sp
+
+from saescope import analyses as an
+from saescope.errors import InputError
+from saescope.labels import LabelBook
+from saescope.ops.requests import DiffSpec
+from saescope.store.dataset import Embedding
+from saescope.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class DocSet:
+    """Documents of one dataset, optionally filtered on its metadata (``model == 'gpt-4o'``)."""
+
+    dataset: str
+    where: str | None = None
+    sae: str | None = None
+    """SAE id or embedding key, when the dataset has several embeddings."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}[{self.where}]" if self.where else self.dataset
+
+
+@dataclass
+class Resolved:
+    """A document set made concrete: its rows, matrix, ids and metadata."""
+
+    docset: DocSet
+    embedding: Embedding
+    matrix: sp.csr_matrix
+    rows: IntArray
+    doc_ids: np.ndarray
+    meta: pd.DataFrame
+
+    @cached_property
+    def X(self) -> sp.csr_matrix:
+        return self.matrix[self.rows] if len(self.rows) != self.matrix.shape[0] else self.matrix
+
+    def column(self, name: str) -> pd.Series:
+        """The metadata column ``name`` of these documents (``doc_id`` included).
+
+        Raises:
+            InputError: the dataset has no such column.
+        """
+        if name not in self.meta.columns:
+            columns = [c for c in self.meta.columns if c != "doc_id"]
+            raise InputError(f"{self.docset.dataset} has no column {name!r}; columns: {columns}")
+        return self.meta[name]
+
+    def texts(self, ws: Workspace) -> list[str]:
+        """The documents' texts, in row order."""
+        frame = ws.dataset(self.docset.dataset).documents(["text"])
+        return [str(t) for t in frame["text"].to_numpy()[self.rows]]
+
+
+def labels_for(ws: Workspace, emb: Embedding) -> LabelBook:
+    """The labels of the SAE an embedding was made with."""
+    return ws.labels(ws.sae_of(emb))
+
+
+def resolve(ws: Workspace, docset: DocSet, *, min_docs: int = 1) -> Resolved:
+    """Rows of ``docset`` in its dataset's embedding.
+
+    Raises:
+        NotFoundError: unknown dataset or no embedding.
+        InputError: a bad filter, or fewer than ``min_docs`` documents match.
+    """
+    emb, matrix = ws.matrix(docset.dataset, docset.sae)
+    meta = ws.dataset(docset.dataset).metadata()
+    rows = an.select_rows(meta, docset.where) if docset.where is not None else np.arange(len(meta))
+    if len(rows) < min_docs:
+        columns = [c for c in meta.columns if c != "doc_id"]
+        raise InputError(
+            f"{docset.name} selects {len(rows)} document(s); at least {min_docs} needed. "
+            f"Check the filter against the columns {columns}"
+        )
+    rows = np.asarray(rows, dtype=np.int64)
+    return Resolved(docset, emb, matrix, rows, meta["doc_id"].to_numpy()[rows], meta.iloc[rows])
+
+
+def same_space(*sets: Resolved) -> None:
+    """Raises:
+    InputError: the sets were embedded with different SAEs or pooling settings.
+    """
+    specs = {
+        (s.embedding.manifest.spec.sae.get("id"), str(sorted(s.embedding.manifest.spec.config.items()))) for s in sets
+    }
+    if len(specs) > 1:
+        raise InputError(
+            "these document sets were embedded with different SAEs or pooling settings, so their latents "
+            f"are not comparable: {sorted(specs)}. Embed them with the same settings."
+        )
+
+
+@dataclass
+class Side:
+    """One side of a comparison: its documents' rows in their dataset and their SAE vectors."""
+
+    name: str
+    dataset: str
+    rows: IntArray
+    doc_ids: np.ndarray
+    X: sp.csr_matrix
+    keys: np.ndarray | None = None
+    """Pair keys in paired mode (what a paired diff's examples name), else None (examples are doc ids)."""
+
+    def doc_ids_for(self, names: list[str]) -> list[str]:
+        """Document ids for example names from a diff (pair keys in paired mode, doc ids otherwise)."""
+        if self.keys is None:
+            return names
+        lookup = dict(zip(self.keys.astype(str), self.doc_ids.astype(str), strict=True))
+        return [lookup[n] for n in names if n in lookup]
+
+
+@dataclass
+class Sides:
+    """Both sides of a comparison, in one SAE's space; in one_vs_many, B is every other value together."""
+
+    spec: DiffSpec
+    a: Side
+    b: Side
+    labels: LabelBook
+    groups: dict[str, Side] = field(default_factory=dict)
+    """one_vs_many only: each other value of the column on its own, in sorted order."""
+
+    @property
+    def d_sae(self) -> int:
+        return int(self.a.X.shape[1])
+
+    def check_latents(self, latents: list[int]) -> None:
+        """Raises:
+        InputError: no latents, or one outside the SAE.
+        """
+        if not latents:
+            raise InputError("give at least one latent id (from diff_datasets or search_features)")
+        bad = [i for i in latents if not 0 <= i < self.d_sae]
+        if bad:
+            raise InputError(f"latents {bad} are outside the SAE (0..{self.d_sae - 1})")
+
+
+def _side(name: str, r: Resolved, idx: IntArray, keys: np.ndarray | None = None) -> Side:
+    return Side(name, r.docset.dataset, r.rows[idx], r.doc_ids[idx], r.X[idx], keys)
+
+
+def _pair_index(r: Resolved, key: str) -> pd.Series:
+    values = r.column(key).astype(str)
+    repeated = values[values.duplicated()]
+    if len(repeated):
+        raise InputError(
+            f"{r.docset.name}: key {key!r} repeats (e.g. {repeated.iloc[0]!r}); pairs must be unique. Filter each "
+            "side to one document per key (e.g. where_a=\"model == 'x'\")"
+        )
+    return pd.Series(np.arange(len(values), dtype=np.int64), index=values.to_numpy())
+
+
+def resolve_sides(ws: Workspace, spec: DiffSpec) -> Sides:
+    """The documents of each side of ``spec``, as every comparison counts them.
+
+    Raises:
+        InputError, NotFoundError: unknown dataset, bad filter, column or key, or an empty side.
+    """
+    if spec.mode == "one_vs_many":
+        return _one_vs_many(ws, spec)
+    ra = resolve(ws, DocSet(spec.dataset_a, spec.where_a, spec.sae))
+    rb = resolve(ws, DocSet(spec.b, spec.where_b, spec.sae))
+    same_space(ra, rb)
+    labels = labels_for(ws, ra.embedding)
+    if spec.mode == "paired":
+        key = str(spec.pair_key)
+        ka, kb = _pair_index(ra, key), _pair_index(rb, key)
+        common = ka.index.intersection(kb.index, sort=False)
+        if len(common) == 0:
+            raise InputError(f"no {key!r} value is shared by {ra.docset.name} and {rb.docset.name}; nothing to pair")
+        keys = np.asarray(common, dtype=object)
+        ia, ib = ka[common].to_numpy(), kb[common].to_numpy()
+        return Sides(spec, _side(ra.docset.name, ra, ia, keys), _side(rb.docset.name, rb, ib, keys), labels)
+    if spec.dataset_a == spec.b:
+        overlap = np.intersect1d(ra.rows, rb.rows)
+        if len(overlap):
+            log.warning("%d documents are in both sets", len(overlap))
+    a = _side(ra.docset.name, ra, np.arange(len(ra.rows)))
+    b = _side(rb.docset.name, rb, np.arange(len(rb.rows)))
+    return Sides(spec, a, b, labels)
+
+
+def _one_vs_many(ws: Workspace, spec: DiffSpec) -> Sides:
+    base = resolve(ws, DocSet(spec.dataset_a, spec.where_a, spec.sae))
+    column = base.column(str(spec.column))
+    present = column.notna().to_numpy()
+    values = column.astype(str).to_numpy()
+    target = str(spec.target)
+    groups = sorted(set(values[present].tolist()))
+    if target not in groups:
+        raise InputError(f"{spec.column!r} has no value {target!r}; values: {groups[:30]}")
+    others = [g for g in groups if g != target]
+    if not others:
+        raise InputError(f"{spec.column!r} has only the value {target!r}; nothing to compare against")
+    if not present.all():
+        log.warning("%d documents have no %r value and are left out", int((~present).sum()), spec.column)
+    in_a = present & (values == target)
+    in_b = present & (values != target)
+    return Sides(
+        spec,
+        _side(target, base, np.flatnonzero(in_a)),
+        _side(f"not {target}", base, np.flatnonzero(in_b)),
+        labels_for(ws, base.embedding),
+        groups={g: _side(g, base, np.flatnonzero(present & (values == g))) for g in others},
+    )
+
+
+def any_fires(X: sp.csr_matrix, latents: list[int]) -> npt.NDArray[np.bool_]:
+    """For each row of ``X``, whether any of ``latents`` fires (activation > 0)."""
+    sub = X[:, latents]
+    return np.asarray((sub > 0).sum(axis=1)).ravel() > 0
+
+
+def texts_of(ws: Workspace, dataset: str, doc_ids: list[str]) -> dict[str, str]:
+    """``{doc_id: text}`` for the given ids of ``dataset`` (unknown ids are left out)."""
+    if not doc_ids:
+        return {}
+    frame = ws.dataset(dataset).documents(["text"])
+    sub = frame[frame["doc_id"].astype(str).isin(set(doc_ids))]
+    return dict(zip(sub["doc_id"].astype(str), sub["text"].astype(str), strict=True))

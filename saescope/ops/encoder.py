@@ -1,0 +1,63 @@
+"""The sentence encoder shared by every operation that matches words against latents or documents.
+
+One :class:`~saescope.embed.sentence.SentenceEncoder` per process (the model loads on first use), and the
+label embeddings of each SAE's labels, cached on disk by the labels' digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import numpy as np
+import numpy.typing as npt
+
+from saescope.embed.sentence import SENTENCE_DIM, SentenceEncoder
+from saescope.paths import cache_home
+from saescope.store.dataset import Embedding
+from saescope.workspace import Workspace
+
+Vectors = npt.NDArray[np.float32]
+
+_ENCODER: SentenceEncoder | None = None
+_ENCODER_LOCK = threading.Lock()
+
+
+def sentence_encoder() -> SentenceEncoder:
+    """The process's sentence encoder (created once; its model loads on the first ``encode``)."""
+    global _ENCODER
+    with _ENCODER_LOCK:
+        if _ENCODER is None:
+            _ENCODER = SentenceEncoder()
+        return _ENCODER
+
+
+def encode(texts: list[str]) -> Vectors:
+    """L2-normalised sentence embeddings of ``texts``."""
+    return np.asarray(sentence_encoder().encode(texts), dtype=np.float32)
+
+
+def label_embeddings(ws: Workspace, emb: Embedding) -> Vectors:
+    """Sentence embeddings of every latent's preferred label (zeros for unlabelled), cached on disk."""
+    book = ws.labels(ws.sae_of(emb))
+    d_sae = emb.manifest.d_sae
+    texts = book.texts()
+    digest = hashlib.sha256(repr(sorted(texts.items())).encode()).hexdigest()[:16]
+    path = cache_home() / "label-embeddings" / f"{digest}-{d_sae}.npy"
+    if path.is_file():
+        return np.asarray(np.load(path), dtype=np.float32)
+    ids = sorted(texts)
+    out = np.zeros((d_sae, SENTENCE_DIM), dtype=np.float32)
+    if ids:
+        out[ids] = encode([texts[i] for i in ids])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{threading.get_ident()}.tmp.npy")
+    np.save(tmp, out)
+    tmp.replace(path)
+    return out
+
+
+def axis_scores(ws: Workspace, emb: Embedding, text: str) -> Vectors:
+    """Cosine similarity between each latent's label and ``text``."""
+    scores: Vectors = label_embeddings(ws, emb) @ encode([text])[0]
+    return scores
