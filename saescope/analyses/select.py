@@ -181,13 +181,14 @@ def parse_filter(expr: str, columns: list[str] | None = None) -> Filter:
 
 
 def select_rows(meta: pd.DataFrame, expr: str | None) -> npt.NDArray[np.int64]:
-    """Positions (0-based, ascending) of the rows of ``meta`` matching ``expr``; all rows when ``expr`` is None/blank.
+    """Positions (0-based, ascending) of the rows of ``meta`` matching ``expr``; all rows when ``expr`` is None.
 
     Raises:
-        InputError: the expression is invalid, names an unknown column (the message lists the
-            columns), or compares a column with a value of an incompatible type.
+        InputError: the expression is empty or blank (pass None to select every row), invalid, names
+            an unknown column (the message lists the columns), or compares a column with a value of
+            an incompatible type.
     """
-    if expr is None or not expr.strip():
+    if expr is None:
         return np.arange(len(meta), dtype=np.int64)
     f = parse_filter(expr)
     return np.flatnonzero(evaluate_filter(f, meta)).astype(np.int64)
@@ -298,6 +299,11 @@ class _Converter:
             elif type(op) in _OPS:
                 a, b = self._operand(left), self._operand(right)
                 sym = _OPS[type(op)]
+                if isinstance(a, Value) and isinstance(b, Value):
+                    raise InputError(
+                        f"`{a} {sym} {b}` compares two literals, so it is true or false for every document; "
+                        "a condition must name a column, e.g. `model == 'gpt-4o'`. Omit the filter to select every document."
+                    )
                 if isinstance(a, Value) and isinstance(b, Column):
                     parts.append(Compare(b, _FLIP[sym], a))
                 else:
@@ -396,13 +402,14 @@ def _mask(f: Filter, meta: pd.DataFrame, columns: list[str], lookup: dict[str, A
         s = _series(f.column, meta, columns, lookup)
         values = [v for v in f.values if v is not None]
         try:
-            m: npt.NDArray[np.bool_] = s.isin(values).to_numpy(dtype=bool)
+            # A copy: pandas may hand out a read-only view, and a null in the list ORs into it.
+            m: npt.NDArray[np.bool_] = np.array(s.isin(values), dtype=bool)
         except (TypeError, ValueError) as exc:
             raise InputError(f"cannot test {f}: {exc}") from exc
         if any(v is None for v in f.values):
-            m |= s.isna().to_numpy(dtype=bool)
+            m |= np.asarray(s.isna(), dtype=bool)
         return ~m if f.negate else m
-    return _compare(f, meta, columns, lookup)
+    return np.array(_compare(f, meta, columns, lookup), dtype=bool)
 
 
 def _compare(f: Compare, meta: pd.DataFrame, columns: list[str], lookup: dict[str, Any]) -> npt.NDArray[np.bool_]:

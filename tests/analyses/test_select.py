@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from saescope.analyses import parse_filter, select_rows
 from saescope.analyses.select import And, Column, Compare, InList, Not, Or, Value, filter_columns
@@ -55,7 +59,34 @@ def test_select_rows_valid(expr: str, rows: list[int]) -> None:
 
 def test_no_filter_selects_everything() -> None:
     assert select_rows(META, None).tolist() == [0, 1, 2, 3, 4]
-    assert select_rows(META, "  ").tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("expr", ["", "  ", "\n\t"])
+def test_blank_filter_is_an_error_not_everything(expr: str) -> None:
+    with pytest.raises(InputError, match="the filter is empty; omit it to select every document"):
+        select_rows(META, expr)
+
+
+@pytest.mark.parametrize("expr", ["null", "NULL", "None", "(null)", "not null", "null == null", "true"])
+def test_a_bare_literal_is_not_a_filter(expr: str) -> None:
+    with pytest.raises(InputError):
+        select_rows(META, expr)
+
+
+@pytest.mark.parametrize(
+    ("expr", "rows"),
+    [
+        ("model in [null]", [3]),
+        ("model in [null, 'llama']", [1, 3]),
+        ("model not in [null]", [0, 1, 2, 4]),
+        ("model not in [null, 'gpt-4o']", [1, 4]),
+        ("`score card` in [null, 4]", [2, 3]),
+        ("length > 100 and model in [null, 'claude']", [4]),
+        ("not model in [NULL]", [0, 1, 2, 4]),
+    ],
+)
+def test_in_list_with_null_selects_missing_values(expr: str, rows: list[int]) -> None:
+    assert select_rows(META, expr).tolist() == rows
 
 
 def test_parse_filter_tree_and_round_trip() -> None:
@@ -130,3 +161,67 @@ def test_type_errors_are_input_errors() -> None:
         select_rows(META, "date > 'yesterday-ish'")
     with pytest.raises(InputError, match="null"):
         select_rows(META, "length > null")
+
+
+_WORDS = st.sampled_from(
+    [
+        "model",
+        "length",
+        "`score card`",
+        "flag",
+        "date",
+        "category",
+        "nope",
+        "null",
+        "true",
+        "'gpt-4o'",
+        "'2024-03-01'",
+        "3",
+        "-1.5",
+        "1e308",
+        "[null]",
+        "['fresh', null]",
+        "(",
+        ")",
+        "[",
+        "]",
+        ",",
+        "==",
+        "=",
+        "!=",
+        "<>",
+        "<",
+        ">=",
+        "in",
+        "not",
+        "and",
+        "or",
+        "is",
+        "IS NOT",
+        "`",
+        "'",
+        "__class__",
+        ".",
+        "*",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(words=st.lists(_WORDS, max_size=12))
+def test_any_filter_selects_rows_or_raises_input_error(words: list[str]) -> None:
+    expr = " ".join(words)
+    try:
+        rows = select_rows(META, expr)
+    except InputError:
+        return
+    assert rows.dtype == np.int64 and np.all(np.diff(rows) > 0) and (len(rows) == 0 or rows[-1] < len(META))
+    again = select_rows(META, str(parse_filter(expr)))  # the normalised form selects the same rows
+    assert again.tolist() == rows.tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(expr=st.text(max_size=60))
+def test_any_text_parses_or_raises_input_error(expr: str) -> None:
+    with contextlib.suppress(InputError):
+        select_rows(META, expr)
