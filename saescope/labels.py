@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from saescope.errors import InputError
+
+MAX_LABEL_FILE_BYTES = 1 << 30
+"""Most bytes (after decompression) read from one label file."""
 
 # Earlier sources win when choosing the label to show: an LLM label that was scored on held-out
 # examples beats a provider's label, which beats the tokens a latent fires on.
@@ -105,17 +110,15 @@ class LabelBook:
         Raises:
             InputError: a line is not a valid label record (with its line number).
         """
-        opener = gzip.open if path.suffix == ".gz" else open
         book = cls(sae_id, d_sae)
-        with opener(path, "rt", encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = LatentLabels.model_validate(json.loads(line))
-                except (json.JSONDecodeError, ValueError) as exc:
-                    raise InputError(f"{path}:{n}: not a label record: {exc}") from exc
-                book.latents[rec.latent] = rec
+        for n, line in enumerate(_read_text(path).splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = LatentLabels.model_validate(json.loads(line))
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError and ValidationError are ValueErrors
+                raise InputError(f"{path}:{n}: not a label record: {_first_line(exc)}") from exc
+            book.latents[rec.latent] = rec
         return book
 
     def save_jsonl(self, path: Path) -> None:
@@ -146,11 +149,9 @@ def read_label_file(path: Path, *, source: str | None = None) -> list[LatentLabe
         for f in files:
             out.extend(read_label_file(f, source=source))
         return out
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"label file {path} does not exist")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        raw = fh.read()
+    raw = _read_text(path)
     records: list[object]
     try:
         whole = json.loads(raw)
@@ -159,51 +160,129 @@ def read_label_file(path: Path, *, source: str | None = None) -> list[LatentLabe
         records = []
         for n, line in enumerate(raw.splitlines(), 1):
             if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}:{n}: not JSON ({exc.msg})") from exc
+                records.append(_loads(line, f"{path}:{n}"))
+    except (RecursionError, ValueError) as exc:
+        raise InputError(f"{path}: not readable JSON ({_first_line(exc)})") from exc
     by_latent: dict[int, LatentLabels] = {}
     for n, rec in enumerate(records, 1):
-        if not isinstance(rec, dict):
-            raise InputError(f"{path}: record {n} is not an object")
-        if "latent" in rec and "labels" in rec:
-            item = LatentLabels.model_validate(rec)
-            by_latent.setdefault(item.latent, LatentLabels(latent=item.latent)).labels.extend(item.labels)
-            continue
-        if "index" in rec and ("description" in rec or "explanation" in rec):
-            try:
-                latent = int(rec["index"])
-            except (TypeError, ValueError) as exc:
-                raise InputError(f"{path}: record {n} has a non-integer index {rec['index']!r}") from exc
-            text = str(rec.get("description") or rec.get("explanation") or "").strip()
-            if not text:
-                continue
-            score = rec.get("score")
-            label = FeatureLabel(
-                source=source or "neuronpedia",
-                text=text,
-                score=float(score) if isinstance(score, int | float) else None,
-                model=rec.get("explanationModelName") or rec.get("model"),
-            )
-            by_latent.setdefault(latent, LatentLabels(latent=latent)).labels.append(label)
-            continue
-        if all(str(k).lstrip("-").isdigit() for k in rec):
-            for key, value in rec.items():
-                text = (
-                    value
-                    if isinstance(value, str)
-                    else str((value or {}).get("label", ""))
-                    if isinstance(value, dict)
-                    else ""
-                )
-                if text.strip():
-                    by_latent.setdefault(int(key), LatentLabels(latent=int(key))).labels.append(
-                        FeatureLabel(source=source or "provider", text=text.strip())
-                    )
-            continue
-        raise InputError(
-            f"{path}: record {n} is not a label: expected Neuronpedia fields (index, description), "
-            "a {index: label} mapping, or saescope's {latent, labels}"
-        )
+        try:
+            _add_record(path, n, rec, source, by_latent)
+        except ValidationError as exc:
+            raise InputError(f"{path}: record {n} is not a valid label: {_first_line(exc)}") from exc
     return [by_latent[i] for i in sorted(by_latent)]
+
+
+def _read_text(path: Path) -> str:
+    """The text of a label file: a regular file, ``.gz`` decompressed, UTF-8, within the size limit.
+
+    Raises:
+        InputError: it is not a regular file, is corrupt, too large, or not UTF-8.
+    """
+    from saescope.store.ingest import read_file_bytes
+
+    data = read_file_bytes(path, MAX_LABEL_FILE_BYTES)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: invalid UTF-8 at byte {exc.start}; re-save the file as UTF-8") from exc
+
+
+def _loads(line: str, where: str) -> object:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: not JSON ({exc.msg})") from exc
+    except (RecursionError, ValueError) as exc:
+        raise InputError(f"{where}: not readable JSON ({_first_line(exc)})") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """A one-line reason for a parse or validation error."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if "digits" in text and "integer string conversion" in text:
+        return "a number has more than 4,300 digits"
+    return text[:300]
+
+
+def _label_text(path: Path, n: int, text: str) -> str:
+    from saescope.store.ingest import has_surrogate
+
+    if has_surrogate(text):
+        raise InputError(f"{path}: record {n} has a lone surrogate (an unpaired \\ud800-\\udfff escape) in a label")
+    return text
+
+
+def _latent_index(path: Path, n: int, value: object) -> int:
+    try:
+        latent: int = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InputError(f"{path}: record {n} has a non-integer latent index {str(value)[:40]!r}") from exc
+    if not 0 <= latent < 2**31:
+        raise InputError(f"{path}: record {n} has a latent index {latent} outside 0..2,147,483,647")
+    return latent
+
+
+def _score(value: object) -> float | None:
+    """A label's score if it is a finite number, else None."""
+    if not isinstance(value, int | float):
+        return None
+    try:
+        score = float(value)
+    except OverflowError:
+        return None
+    return score if math.isfinite(score) else None
+
+
+def _add_record(path: Path, n: int, rec: object, source: str | None, by_latent: dict[int, LatentLabels]) -> None:
+    """Add one record of a label file to ``by_latent``.
+
+    Raises:
+        InputError: it is in none of the accepted shapes, or has a bad index or text.
+        ValidationError: a field has the wrong type.
+    """
+    if not isinstance(rec, dict):
+        raise InputError(f"{path}: record {n} is not an object")
+    if "latent" in rec and "labels" in rec:
+        item = LatentLabels.model_validate(rec)
+        _latent_index(path, n, item.latent)
+        for lab in item.labels:
+            _label_text(path, n, lab.text)
+            _label_text(path, n, lab.model or "")
+        by_latent.setdefault(item.latent, LatentLabels(latent=item.latent)).labels.extend(item.labels)
+        return
+    if "index" in rec and ("description" in rec or "explanation" in rec):
+        latent = _latent_index(path, n, rec["index"])
+        text = _label_text(path, n, str(rec.get("description") or rec.get("explanation") or "").strip())
+        if not text:
+            return
+        score = rec.get("score")
+        model = rec.get("explanationModelName") or rec.get("model")
+        label = FeatureLabel(
+            source=source or "neuronpedia",
+            text=text,
+            score=_score(score),
+            model=_label_text(path, n, model) if isinstance(model, str) else None,
+        )
+        by_latent.setdefault(latent, LatentLabels(latent=latent)).labels.append(label)
+        return
+    if all(re.fullmatch(r"-?[0-9]+", str(k)) for k in rec):
+        for key, value in rec.items():
+            text = (
+                value
+                if isinstance(value, str)
+                else str((value or {}).get("label", ""))
+                if isinstance(value, dict)
+                else ""
+            )
+            if text.strip():
+                latent = _latent_index(path, n, key)
+                by_latent.setdefault(latent, LatentLabels(latent=latent)).labels.append(
+                    FeatureLabel(source=source or "provider", text=_label_text(path, n, text.strip()))
+                )
+        return
+    raise InputError(
+        f"{path}: record {n} is not a label: expected Neuronpedia fields (index, description), "
+        "a {index: label} mapping, or saescope's {latent, labels}"
+    )

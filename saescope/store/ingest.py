@@ -510,7 +510,18 @@ def _txt_rows(path: Path, opts: IngestOptions, budget: _Budget) -> list[Row]:
 # --- checking rows and building the table -----------------------------------------------------------
 
 
-def _has_surrogate(text: str) -> bool:
+def read_file_bytes(path: Path, max_bytes: int | None = None) -> bytes:
+    """All bytes of a regular file, ``.gz``/``.bz2`` decompressed, refusing more than ``max_bytes``.
+
+    Raises:
+        InputError: as :func:`open_source`, or the (decompressed) data is over ``max_bytes``.
+    """
+    data, _ = _read_all(path, _Budget(str(path), max_bytes))
+    return data
+
+
+def has_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate (valid in JSON escapes and Python, not in UTF-8)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -528,13 +539,13 @@ def _row_problem(rec: dict[Any, Any]) -> str | None:
     for key, value in rec.items():
         if not isinstance(key, str):
             return f"field names must be text, got {key!r}"
-        if _has_surrogate(key):
+        if has_surrogate(key):
             return (
                 f"field name {_shown(key)} has a lone surrogate (an unpaired \\ud800-\\udfff escape), which is "
                 "not valid Unicode; fix or drop it"
             )
         if isinstance(value, str):
-            if _has_surrogate(value):
+            if has_surrogate(value):
                 return (
                     f"field {_shown(key)} has a lone surrogate (an unpaired \\ud800-\\udfff escape), which is not "
                     "valid Unicode; fix the text (e.g. replace it with \\ufffd) or drop the row"
