@@ -345,7 +345,19 @@ class Dataset:
 
     @property
     def info(self) -> DatasetInfo:
-        return DatasetInfo.model_validate_json((self.path / "dataset.json").read_text(encoding="utf-8"))
+        """What the dataset is.
+
+        Raises:
+            InputError: its ``dataset.json`` is damaged (delete the dataset and ingest it again).
+        """
+        path = self.path / "dataset.json"
+        try:
+            return DatasetInfo.model_validate_json(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+            raise InputError(
+                f"dataset {self.name} is damaged: {path} is unreadable ({' '.join(str(exc).split())[:200]}); "
+                "delete the dataset and ingest it again"
+            ) from exc
 
     def documents(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The documents table (``doc_id``, ``text``, metadata), optionally only some columns.

@@ -176,3 +176,10 @@ def test_unstorable_table_is_an_input_error_and_stores_nothing(tmp_path: Path) -
     with pytest.raises(InputError, match="cannot store the documents of 'd'"):
         store.create("d", frame, source="inline")
     assert store.names() == [] and [p.name for p in store.datasets_dir.iterdir()] == []
+
+
+def test_damaged_dataset_json_is_an_input_error(tmp_path: Path) -> None:
+    ds = _dataset(tmp_path)
+    (ds.path / "dataset.json").write_text('{"name": "d"}')
+    with pytest.raises(InputError, match=r"dataset d is damaged: .*dataset.json is unreadable"):
+        _ = Store(tmp_path).open("d").info
