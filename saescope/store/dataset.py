@@ -551,7 +551,8 @@ class Store:
         Its ``.tmp-<name>-<pid>`` folder (a new dataset not yet in place) is deleted. Its
         ``.old-<name>-<pid>`` folder (the dataset being replaced) is put back when no dataset
         ``<name>`` exists (the kill came between the two renames), else deleted. Only folders of
-        processes that are no longer running are touched.
+        processes that are no longer running are touched, and a store that cannot be written is
+        left as it is.
         """
         d = self.datasets_dir
         if not d.is_dir():
@@ -560,27 +561,30 @@ class Store:
         if not leftovers:
             return []
         done: list[str] = []
-        with self._locked():
-            for p in sorted(leftovers, key=lambda q: q.name):
-                m = _LEFTOVER.match(p.name)
-                if m is None or not p.exists() or _pid_alive(int(m.group(3))):
-                    continue
-                kind, name = m.group(1), m.group(2)
-                target = d / name
-                if (
-                    kind == "old"
-                    and _NAME.match(name)
-                    and (p / "dataset.json").is_file()
-                    and not target.exists()
-                    and not target.is_symlink()
-                ):
-                    os.replace(p, target)
-                    done.append(f"restored {name} from {p.name}, left by an interrupted overwrite")
-                else:
-                    shutil.rmtree(p, ignore_errors=True)
-                    if p.is_symlink() or p.is_file():
-                        p.unlink(missing_ok=True)
-                    done.append(f"deleted {p.name}, left by an interrupted ingest")
+        try:
+            with self._locked():
+                for p in sorted(leftovers, key=lambda q: q.name):
+                    m = _LEFTOVER.match(p.name)
+                    if m is None or not p.exists() or _pid_alive(int(m.group(3))):
+                        continue
+                    kind, name = m.group(1), m.group(2)
+                    target = d / name
+                    if (
+                        kind == "old"
+                        and _NAME.match(name)
+                        and (p / "dataset.json").is_file()
+                        and not target.exists()
+                        and not target.is_symlink()
+                    ):
+                        os.replace(p, target)
+                        done.append(f"restored {name} from {p.name}, left by an interrupted overwrite")
+                    else:
+                        shutil.rmtree(p, ignore_errors=True)
+                        if p.is_symlink() or p.is_file():
+                            p.unlink(missing_ok=True)
+                        done.append(f"deleted {p.name}, left by an interrupted ingest")
+        except OSError as exc:  # a read-only store: leftovers stay, and are never listed anyway
+            log.warning("could not clean up leftovers in %s: %s", d, exc)
         for line in done:
             log.warning("%s", line)
         return done

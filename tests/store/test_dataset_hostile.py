@@ -183,3 +183,35 @@ def test_damaged_dataset_json_is_an_input_error(tmp_path: Path) -> None:
     (ds.path / "dataset.json").write_text('{"name": "d"}')
     with pytest.raises(InputError, match=r"dataset d is damaged: .*dataset.json is unreadable"):
         _ = Store(tmp_path).open("d").info
+
+
+_KILLED_OVERWRITE = """
+import os, signal, sys
+from pathlib import Path
+import saescope.store.dataset as dataset
+from saescope.store.ingest import documents_from_list
+
+real_replace = os.replace
+
+def replace_then_die(src, dst):
+    real_replace(src, dst)
+    if Path(dst).name.startswith(".old-"):  # the old dataset moved away, the new one not yet in place
+        os.kill(os.getpid(), signal.SIGKILL)
+
+dataset.os.replace = replace_then_die
+frame, _ = documents_from_list(["new one", "new two", "new three"])
+dataset.Store(Path(sys.argv[1])).create("d", frame, source="inline", overwrite=True)
+"""
+
+
+def test_really_killed_overwrite_keeps_the_old_dataset(tmp_path: Path) -> None:
+    ds = _dataset(tmp_path)
+    before = _tree(ds.path)
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_OVERWRITE, str(tmp_path)])
+    assert proc.wait(300) == -9
+    left = sorted(p.name for p in Store(tmp_path).datasets_dir.iterdir())
+    assert left == [".lock", f".old-d-{proc.pid}", f".tmp-d-{proc.pid}"]  # the dataset itself is gone
+    store = Store(tmp_path)
+    assert store.names() == ["d"]
+    assert _tree(store.open("d").path) == before
+    assert sorted(p.name for p in store.datasets_dir.iterdir()) == [".lock", "d"]
