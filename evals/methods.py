@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,6 +26,11 @@ from evals.metrics import firing_match
 from saescope.llm.ledger import ModelPrice
 from saescope.llm.providers import ChatReply, ChatRequest, LLMProvider
 from saescope.llm.quoting import DATA_RULES, clean_text, parse_int_list, parse_json_object, quote_document, quote_tag
+from saescope.ops.requests import DiffSpec
+
+if TYPE_CHECKING:
+    from saescope import analyses as an
+    from saescope.workspace import Workspace
 
 MESSAGE_OVERHEAD = 4
 """Tokens a chat API adds per message (role and separators), as OpenAI's counting guide gives it."""
@@ -167,16 +172,19 @@ def score_latents(
     return out
 
 
-def sae_diff(ws: Any, dataset: str, case: Case, *, top_k: int, alpha: float, sae: str | None) -> Any:
+def sae_diff(
+    ws: Workspace, dataset: str, case: Case, *, top_k: int, alpha: float, sae: str | None
+) -> an.SetDiff | an.PairedDiff:
     """The library's diff of the case's two sides (paired by prompt for paired cases)."""
+    from saescope import analyses as an
     from saescope.ops.analyses import run_diff
 
-    return run_diff(ws, _spec(dataset, case, sae), top_k=top_k, alpha=alpha)
+    diff = run_diff(ws, _spec(dataset, case, sae), top_k=top_k, alpha=alpha)
+    assert not isinstance(diff, an.OneVsMany), "a case is two sets or pairs"
+    return diff
 
 
-def _spec(dataset: str, case: Case, sae: str | None) -> Any:
-    from saescope.ops.requests import DiffSpec
-
+def _spec(dataset: str, case: Case, sae: str | None) -> DiffSpec:
     return DiffSpec(
         mode="paired" if case.paired else "sets",
         dataset_a=dataset,
@@ -188,7 +196,7 @@ def _spec(dataset: str, case: Case, sae: str | None) -> Any:
 
 
 async def sae_summarise(
-    ws: Any,
+    ws: Workspace,
     dataset: str,
     case: Case,
     diff: Any,

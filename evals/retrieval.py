@@ -11,13 +11,16 @@ compared with the true split by adjusted Rand index.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from evals.benchmark import Case, rng_for
 from evals.metrics import adjusted_rand, average_precision, ndcg_at_k
+
+if TYPE_CHECKING:
+    from saescope.workspace import Workspace
 
 
 class RetrievalScore(BaseModel):
@@ -59,7 +62,7 @@ def full_order(ranked: list[str], all_ids: list[str], rng: np.random.Generator) 
     return ranked + [rest[int(i)] for i in rng.permutation(len(rest))]
 
 
-def retrieval_score(ws: Any, dataset: str, case: Case, *, sae: str | None, seed: int) -> RetrievalScore:
+def retrieval_score(ws: Workspace, dataset: str, case: Case, *, sae: str | None, seed: int) -> RetrievalScore:
     """Rank A∪B of ``case`` for its property's query, by SAE latents and by dense similarity."""
     from saescope import analyses as an
     from saescope.errors import InputError
@@ -106,7 +109,7 @@ def retrieval_score(ws: Any, dataset: str, case: Case, *, sae: str | None, seed:
 
 
 def cluster_score(
-    ws: Any, dataset: str, case: Case, axis: str, *, side_b_only: bool, sae: str | None, seed: int
+    ws: Workspace, dataset: str, case: Case, axis: str, *, side_b_only: bool, sae: str | None, seed: int
 ) -> ClusterScore:
     """Two clusters along ``axis``: of A∪B against the sides (``side_b_only=False``), or of B against
     planted / not planted."""

@@ -43,6 +43,7 @@ from evals.methods import (
 from evals.records import CaseResult, Environment, RunResults, Settings
 from evals.report import write_report
 from evals.retrieval import ClusterScore, RetrievalScore, cluster_score, retrieval_score
+from saescope import analyses as an
 
 log = logging.getLogger("evals")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -142,8 +143,7 @@ def run_case(
     top = score_latents(matrix, doc_rows, case, diff.rows)
     first = next((i for i, s in enumerate(top) if recovered(case, s, settings)), None)
     first_sig = next((i for i, s in enumerate(top) if recovered(case, s, settings) and s.q <= settings.alpha), None)
-    n_a = diff.n_pairs if case.paired else diff.n_a
-    n_b = diff.n_pairs if case.paired else diff.n_b
+    n_a, n_b = (diff.n_pairs, diff.n_pairs) if isinstance(diff, an.PairedDiff) else (diff.n_a, diff.n_b)
     result = CaseResult(
         case_id=case.case_id,
         column=case.column,

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from saescope.store.dataset import ShardProgress
     from saescope.workspace import Workspace
 
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
 log = logging.getLogger("saescope")
 
 
@@ -239,7 +241,7 @@ def _common(p: argparse.ArgumentParser, *, device: bool = True) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def _dataset_commands(sub: Any) -> None:
+def _dataset_commands(sub: Subparsers) -> None:
     p = sub.add_parser("ingest", help="store documents from JSONL, CSV, parquet or a folder of .txt files")
     add_options(p, IngestRequest, positional=["name", "path"], skip=["documents"])
     _common(p, device=False)
@@ -256,7 +258,7 @@ def _dataset_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_info)
 
 
-def _analysis_commands(sub: Any) -> None:
+def _analysis_commands(sub: Subparsers) -> None:
     p = sub.add_parser("diff", help="which concepts are more frequent in one document set than another")
     add_options(
         p,
@@ -286,7 +288,7 @@ def _analysis_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_retrieve)
 
 
-def _latent_commands(sub: Any) -> None:
+def _latent_commands(sub: Subparsers) -> None:
     p = sub.add_parser("features", help="search latents by their labels")
     q = p.add_subparsers(dest="features_command", required=True).add_parser(
         "search", help="latents whose labels match a text"
@@ -316,7 +318,7 @@ def _latent_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_top_features)
 
 
-def _train_command(sub: Any) -> None:
+def _train_command(sub: Subparsers) -> None:
     from saescope.training.train import TrainConfig  # numpy only; torch and sae-lens load lazily
 
     p = sub.add_parser("train-sae", help="train the default SAE on the offline corpus (reproducible)")
@@ -346,7 +348,7 @@ def _train_command(sub: Any) -> None:
     p.set_defaults(func=cmd_train_sae)
 
 
-def _tool_commands(sub: Any) -> None:
+def _tool_commands(sub: Subparsers) -> None:
     p = sub.add_parser("import-labels", help="add latent labels from a Neuronpedia export or a provider file")
     p.add_argument("path", help="a .json/.jsonl(.gz) file or a folder of Neuronpedia explanation batches")
     p.add_argument("--sae", default="default", help="'default', an SAELens folder, or RELEASE:SAE_ID")
@@ -363,7 +365,7 @@ def _tool_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_demo)
 
 
-def _serve_command(sub: Any) -> None:
+def _serve_command(sub: Subparsers) -> None:
     p = sub.add_parser("serve", help="serve the tools over MCP (stdio, or streamable HTTP with a bearer token)")
     p.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     p.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (default: loopback only)")

@@ -308,7 +308,11 @@ def ingest_documents(
             f"{req.name!r} is being embedded right now; wait for the job (embed_status) or use another name"
         )
     opts = IngestOptions(
-        text_column=req.text_column, id_column=req.id_column, skip_invalid=req.skip_invalid, format=req.format
+        text_column=req.text_column,
+        id_column=req.id_column,
+        skip_invalid=req.skip_invalid,
+        format=req.format,
+        max_bytes=None if limits is None else limits.max_bytes,
     )
     if req.path is not None:
         if limits is None:

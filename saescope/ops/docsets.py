@@ -165,14 +165,18 @@ def _side(name: str, r: Resolved, idx: IntArray, keys: np.ndarray | None = None)
 
 
 def _pair_index(r: Resolved, key: str) -> pd.Series:
-    values = r.column(key).astype(str)
+    column = r.column(key)
+    present = column.notna().to_numpy()
+    if not present.all():
+        log.warning("%s: %d documents have no %r and are left unpaired", r.docset.name, int((~present).sum()), key)
+    values = column[present].astype(str)
     repeated = values[values.duplicated()]
     if len(repeated):
         raise InputError(
             f"{r.docset.name}: key {key!r} repeats (e.g. {repeated.iloc[0]!r}); pairs must be unique. Filter each "
             "side to one document per key (e.g. where_a=\"model == 'x'\")"
         )
-    return pd.Series(np.arange(len(values), dtype=np.int64), index=values.to_numpy())
+    return pd.Series(np.flatnonzero(present).astype(np.int64), index=values.to_numpy())
 
 
 def resolve_sides(ws: Workspace, spec: DiffSpec) -> Sides:
