@@ -21,6 +21,7 @@ from saescope.errors import InputError, MissingAssetError
 from saescope.labels import LabelBook
 from saescope.paths import data_home
 from saescope.store.dataset import (
+    MANIFEST,
     Dataset,
     Embedding,
     EmbeddingManifest,
@@ -53,7 +54,7 @@ class SAEChoice:
         """``sae`` is ``default``, a folder, or ``RELEASE:SAE_ID``; or give ``release`` and ``sae_id``.
 
         Raises:
-            InputError: the combination is incomplete.
+            InputError: the combination is incomplete, or a folder is not an SAE folder.
         """
         if release or sae_id:
             if not (release and sae_id):
@@ -63,8 +64,32 @@ class SAEChoice:
             return cls()
         if ":" in sae and not Path(sae).exists():
             rel, _, sid = sae.partition(":")
+            if not (rel.strip() and sid.strip()):
+                raise InputError(
+                    f"{sae!r} is not a pretrained SAE name: write RELEASE:SAE_ID (e.g. "
+                    "gemma-scope-2b-pt-res-canonical:layer_20/width_16k/canonical), a folder, or 'default'"
+                )
             return cls(release=rel, sae_id=sid)
-        return cls(path=sae)
+        return cls.folder(sae)
+
+    @classmethod
+    def folder(cls, path: str | Path) -> SAEChoice:
+        """An SAE saved by SAELens in ``path`` (``cfg.json`` and ``sae_weights.safetensors``).
+
+        Raises:
+            InputError: ``path`` is not such a folder.
+        """
+        folder = Path(path)
+        try:
+            ok = (folder / "cfg.json").is_file()
+        except OSError:
+            ok = False
+        if not ok:
+            raise InputError(
+                f"{str(path)[:300]} is not an SAE folder (no cfg.json); give a folder saved by SAELens "
+                "(cfg.json + sae_weights.safetensors), RELEASE:SAE_ID of a pretrained SAE, or 'default'"
+            )
+        return cls(path=str(folder))
 
     @property
     def cache_key(self) -> str:
@@ -81,6 +106,12 @@ def hf_model_for(model_name: str) -> str:
         return str(get_official_model_name(model_name))
     except Exception:  # noqa: BLE001 - unknown to TransformerLens: use the name as given
         return model_name
+
+
+def _files_version(emb: Embedding) -> tuple[int, ...]:
+    """Identity of the files an embedding's matrix depends on: atomic rewrites change inode and time."""
+    stats = [(emb.path / MANIFEST).stat(), (emb.dataset.path / "dataset.json").stat()]
+    return tuple(v for st in stats for v in (st.st_ino, st.st_mtime_ns, st.st_size))
 
 
 def _versions() -> dict[str, str]:
@@ -103,7 +134,7 @@ class Workspace:
         self._saes: dict[str, SparseAutoencoder] = {}
         self._readers: dict[tuple[str, int], Reader] = {}
         self._labels: dict[str, LabelBook] = {}
-        self._matrices: dict[tuple[str, str], sp.csr_matrix] = {}
+        self._matrices: dict[tuple[str, str], tuple[tuple[int, ...], sp.csr_matrix]] = {}
 
     # --- models -----------------------------------------------------------------------------
     def sae(self, choice: SAEChoice | None = None) -> SparseAutoencoder:
@@ -274,13 +305,16 @@ class Workspace:
         return self.dataset(name).embedding(sae_id)
 
     def matrix(self, name: str, sae_id: str | None = None) -> tuple[Embedding, sp.csr_matrix]:
-        """A dataset's complete embedding and its CSR matrix (cached in memory)."""
+        """A dataset's complete embedding and its CSR matrix (cached in memory while the files on disk stay the
+        same: another process that re-ingests or re-embeds the dataset invalidates the cached copy)."""
         emb = self.embedding(name, sae_id)
         key = (name, emb.key)
+        version = _files_version(emb)
         with self._lock:
-            if key not in self._matrices:
-                self._matrices[key] = emb.matrix()
-            return emb, self._matrices[key]
+            cached = self._matrices.get(key)
+            if cached is None or cached[0] != version:
+                self._matrices[key] = (version, emb.matrix())
+            return emb, self._matrices[key][1]
 
     def sae_of(self, emb: Embedding) -> SparseAutoencoder:
         """The SAE an embedding was made with."""

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from saescope import analyses as an
 from saescope.errors import InputError
-from saescope.ops.docsets import DocSet, Resolved, labels_for, resolve, resolve_sides
+from saescope.ops.docsets import DocSet, Resolved, check_latents, labels_for, resolve, resolve_sides
 from saescope.ops.encoder import axis_scores, encode, label_embeddings
 from saescope.ops.requests import ClusterRequest, CorrelationsRequest, DiffRequest, DiffSpec, RetrieveRequest
 from saescope.workspace import Workspace
@@ -176,6 +176,7 @@ def cluster_resolved(
     """
     if dense:
         return an.cluster_dense(encode(r.texts(ws)), doc_ids=r.doc_ids, k=k, seed=seed)
+    check_latents(latents or (), r.X.shape[1])
     scores = axis_scores(ws, r.embedding, axis) if axis else None
     return an.cluster_documents(
         r.X,
@@ -216,6 +217,7 @@ def rank_by_property(
     Raises:
         InputError: positive doc ids not in the set, or no latent matches the query.
     """
+    check_latents(latents, r.X.shape[1])
     pos_rows = None
     if positives:
         where = pd.Index(r.doc_ids).get_indexer(list(positives))

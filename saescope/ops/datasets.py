@@ -313,6 +313,7 @@ def ingest_documents(
         skip_invalid=req.skip_invalid,
         format=req.format,
         max_bytes=None if limits is None else limits.max_bytes,
+        roots=None if limits is None else tuple(limits.roots),
     )
     if req.path is not None:
         if limits is None:

@@ -9,6 +9,7 @@ column against the rest), so that a diff, a hypothesis summary and a verificatio
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -89,6 +90,11 @@ def resolve(ws: Workspace, docset: DocSet, *, min_docs: int = 1) -> Resolved:
     """
     emb, matrix = ws.matrix(docset.dataset, docset.sae)
     meta = ws.dataset(docset.dataset).metadata()
+    if len(meta) != matrix.shape[0]:
+        raise InputError(
+            f"{docset.dataset} changed while it was being read ({len(meta)} documents, {matrix.shape[0]} embedded "
+            "rows): another process is re-ingesting or re-embedding it; call again when it is done"
+        )
     rows = an.select_rows(meta, docset.where) if docset.where is not None else np.arange(len(meta))
     if len(rows) < min_docs:
         columns = [c for c in meta.columns if c != "doc_id"]
@@ -155,9 +161,16 @@ class Sides:
         """
         if not latents:
             raise InputError("give at least one latent id (from diff_datasets or search_features)")
-        bad = [i for i in latents if not 0 <= i < self.d_sae]
-        if bad:
-            raise InputError(f"latents {bad} are outside the SAE (0..{self.d_sae - 1})")
+        check_latents(latents, self.d_sae)
+
+
+def check_latents(latents: Sequence[int], d_sae: int) -> None:
+    """Raises:
+    InputError: a latent id outside the SAE.
+    """
+    bad = [i for i in latents if not 0 <= i < d_sae]
+    if bad:
+        raise InputError(f"latents {[str(i)[:20] for i in bad[:5]]} are outside the SAE (0..{d_sae - 1})")
 
 
 def _side(name: str, r: Resolved, idx: IntArray, keys: np.ndarray | None = None) -> Side:

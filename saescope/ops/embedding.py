@@ -29,8 +29,8 @@ def sae_choice(req: EmbedRequest, *, fallback: str = DEFAULT, roots: Sequence[Pa
     if spec == DEFAULT or (":" in spec and not Path(spec).exists()):
         return SAEChoice.parse(spec)
     if spec == fallback:
-        return SAEChoice(path=str(Path(spec).expanduser().resolve()))
-    return SAEChoice(path=str(resolve_under_roots(spec, roots)))
+        return SAEChoice.folder(Path(spec).expanduser().resolve())
+    return SAEChoice.folder(resolve_under_roots(spec, roots))
 
 
 def embed_config(req: EmbedRequest) -> EmbedConfig:

@@ -23,23 +23,34 @@ def _under(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
+def _changed(path: Path | str, exc: OSError) -> InputError:
+    return InputError(f"{str(path)[:300]} cannot be read ({exc.strerror or exc}); check the path, or try again")
+
+
 def resolve_under_roots(path: str, roots: Sequence[Path]) -> Path:
     """``path`` (relative paths are taken from the first root) resolved, symlinks followed, if it lies
-    under one of ``roots``.
+    under one of ``roots``. The files are checked again when they are opened (``IngestOptions.roots``),
+    since a link may be swapped in between.
 
     Raises:
-        InputError: no roots, the path does not exist, or it (or where a symlink in it points) is outside them.
+        InputError: no roots, an empty path, the path does not exist or cannot be resolved, or it (or where a
+            symlink in it points) is outside them.
     """
     if not roots:
         raise InputError("this server reads no files (no --root given); pass the documents inline instead")
+    if not path.strip():
+        raise InputError(f"give a path: a file or folder under the allowed roots {[str(r) for r in roots]}")
     raw = Path(path).expanduser()
     candidate = raw if raw.is_absolute() else roots[0] / raw
     try:
         real = candidate.resolve(strict=True)
-    except (FileNotFoundError, RuntimeError) as exc:
+    except (FileNotFoundError, NotADirectoryError, RuntimeError) as exc:
         raise InputError(
-            f"{path} does not exist (relative paths start at {roots[0]}); allowed roots: {[str(r) for r in roots]}"
+            f"{path[:300]} does not exist (relative paths start at {roots[0]}); allowed roots: "
+            f"{[str(r) for r in roots]}"
         ) from exc
+    except OSError as exc:
+        raise _changed(path, exc) from exc
     if not any(_under(real, r) for r in roots):
         raise InputError(
             f"{path} resolves to {real}, outside the allowed roots {[str(r) for r in roots]}; "
@@ -53,25 +64,33 @@ def files_to_read(path: Path, roots: Sequence[Path]) -> list[Path]:
     against ``roots`` after resolving symlinks.
 
     Raises:
-        InputError: a file inside the folder resolves outside the roots.
+        InputError: a file inside the folder resolves outside the roots, or the folder changed while listed.
     """
-    if path.is_file():
-        return [path]
-    files = sorted(p for p in path.rglob("*.txt") if p.is_file())
-    for f in files:
-        real = f.resolve()
-        if not any(_under(real, r) for r in roots):
-            raise InputError(f"{f} is a link to {real}, outside the allowed roots; remove it or ingest another folder")
+    try:
+        if not path.is_dir():
+            return [path]
+        files = sorted(p for p in path.rglob("*.txt") if p.is_file())
+        for f in files:
+            real = f.resolve()
+            if not any(_under(real, r) for r in roots):
+                raise InputError(
+                    f"{f} is a link to {real}, outside the allowed roots; remove it or ingest another folder"
+                )
+    except OSError as exc:
+        raise _changed(path, exc) from exc
     return files
 
 
 def check_size(files: Sequence[Path], max_bytes: int) -> int:
-    """Total bytes of ``files``.
+    """Total bytes of ``files`` as stored (compressed files are counted again, decompressed, as they are read).
 
     Raises:
-        InputError: over ``max_bytes``.
+        InputError: over ``max_bytes``, or a file vanished.
     """
-    total = sum(f.stat().st_size for f in files)
+    try:
+        total = sum(f.stat().st_size for f in files)
+    except OSError as exc:
+        raise _changed(files[0] if files else "input", exc) from exc
     if total > max_bytes:
         raise InputError(
             f"the input is {total:,} bytes, over this server's limit of {max_bytes:,} "

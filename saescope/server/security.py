@@ -28,7 +28,7 @@ class BearerAuth:
         if not token:
             raise ValueError("an empty bearer token would let anyone in")
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.expected = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -39,7 +39,9 @@ class BearerAuth:
             if name.lower() == b"authorization":
                 given = value
                 break
-        if secrets.compare_digest(given, self.expected):
+        scheme, _, credentials = given.strip().partition(b" ")
+        # The scheme is case-insensitive (RFC 7235); the token is compared in constant time.
+        if scheme.lower() == b"bearer" and secrets.compare_digest(credentials.strip(), self.expected):
             await self.app(scope, receive, send)
             return
         log.warning("refused an HTTP request without a valid bearer token from %s", scope.get("client"))

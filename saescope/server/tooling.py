@@ -26,6 +26,8 @@ from saescope.server.state import ServerState, tool_error
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+REPLACES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False)
+"""A tool that can replace stored data (ingest with overwrite=true deletes the old dataset and its embeddings)."""
 LLM_READ = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 
 ToolResult = CallToolResult | InputRequiredResult

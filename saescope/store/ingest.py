@@ -54,6 +54,9 @@ class IngestOptions:
     parquet, the uncompressed column data); None: no limit. Reading stops with an
     :class:`~saescope.errors.InputError` as soon as it is passed, so a small ``.gz`` that expands to
     gigabytes is refused without being expanded."""
+    roots: tuple[Path, ...] | None = None
+    """Folders the files read must lie in, checked on each opened descriptor (not only on the path given),
+    so a symbolic link swapped in between a check and the open cannot lead outside; None: anywhere."""
 
 
 @dataclass
@@ -126,7 +129,7 @@ def read_documents(path: Path, options: IngestOptions | None = None) -> tuple[pd
     if not path.exists():
         raise InputError(f"{path} does not exist")
     fmt = opts.format or guess_format(path)
-    budget = _Budget(str(path), opts.max_bytes)
+    budget = _Budget(str(path), opts.max_bytes, opts.roots)
     if fmt == "jsonl":
         rows = _jsonl_rows(path, budget, _max_line_bytes(opts))
     elif fmt == "csv":
@@ -196,9 +199,11 @@ def _check_options(opts: IngestOptions) -> None:
 class _Budget:
     """Bytes read from one source so far, against an optional limit."""
 
-    def __init__(self, source: str, max_bytes: int | None) -> None:
+    def __init__(self, source: str, max_bytes: int | None, roots: Sequence[Path] | None = None) -> None:
         self.source = source
         self.max_bytes = max_bytes
+        self.roots = roots
+        """Where the files of the source may lie (see :attr:`IngestOptions.roots`)."""
         self.used = 0
 
     def take(self, n: int) -> None:
@@ -250,14 +255,16 @@ def _not_regular(path: Path, mode: int) -> InputError:
     )
 
 
-def open_regular(path: Path) -> BinaryIO:
-    """Open ``path`` for reading bytes, if it is a regular file (symbolic links are followed).
+def open_regular(path: Path, roots: Sequence[Path] | None = None) -> BinaryIO:
+    """Open ``path`` for reading bytes, if it is a regular file (symbolic links are followed) that lies, as
+    opened, under one of ``roots`` (when given).
 
     The file is opened without blocking and checked on the open descriptor, so a FIFO never hangs
-    the caller and a device such as ``/dev/zero`` is never read.
+    the caller, a device such as ``/dev/zero`` is never read, and a path swapped for a symbolic link
+    after it was checked is still caught.
 
     Raises:
-        InputError: it cannot be opened, or is a folder, FIFO, device or socket.
+        InputError: it cannot be opened, is a folder, FIFO, device or socket, or lies outside ``roots``.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -273,11 +280,33 @@ def open_regular(path: Path) -> BinaryIO:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise _not_regular(path, mode)
+        if roots is not None:
+            _check_under(fd, path, roots)
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+
+
+def _opened_path(fd: int, path: Path) -> Path:
+    """The real path of the file open on ``fd`` (from /proc where there is one)."""
+    try:
+        return Path(f"/proc/self/fd/{fd}").readlink()
+    except OSError:
+        real = Path(os.path.realpath(path))
+        opened, now = os.fstat(fd), real.stat()
+        if (opened.st_dev, opened.st_ino) != (now.st_dev, now.st_ino):
+            raise InputError(f"{path} changed while it was being opened; try again") from None
+        return real
+
+
+def _check_under(fd: int, path: Path, roots: Sequence[Path]) -> None:
+    real = _opened_path(fd, path)
+    if not any(real == r or r in real.parents for r in roots):
+        raise InputError(
+            f"{path} resolves to {real}, outside the allowed roots {[str(r) for r in roots]}; nothing was read"
+        )
 
 
 def _compression(path: Path) -> str | None:
@@ -290,7 +319,7 @@ def _compression(path: Path) -> str | None:
 
 
 @contextlib.contextmanager
-def open_source(path: Path) -> Iterator[IO[bytes]]:
+def open_source(path: Path, roots: Sequence[Path] | None = None) -> Iterator[IO[bytes]]:
     """The bytes of a regular file, decompressing ``.gz`` and ``.bz2`` on the fly.
 
     Read errors and corrupt or truncated compressed data raise :class:`InputError` while reading.
@@ -298,7 +327,7 @@ def open_source(path: Path) -> Iterator[IO[bytes]]:
     Raises:
         InputError: as :func:`open_regular`, or the data is corrupt, truncated or unreadable.
     """
-    raw = open_regular(path)
+    raw = open_regular(path, roots)
     kind = _compression(path)
     try:
         if kind == "gzip":
@@ -325,7 +354,7 @@ def _read_all(path: Path, budget: _Budget, cap: int | None = None) -> tuple[byte
     """The (decompressed) bytes of ``path``, and whether there were more than ``cap``."""
     parts: list[bytes] = []
     got = 0
-    with open_source(path) as fh:
+    with open_source(path, budget.roots) as fh:
         while True:
             want = _READ_CHUNK if cap is None else min(_READ_CHUNK, cap + 1 - got)
             chunk = fh.read(want)
@@ -345,7 +374,7 @@ def _max_line_bytes(opts: IngestOptions) -> int:
 
 def _lines(path: Path, budget: _Budget, max_line: int) -> Iterator[tuple[int, bytes | None]]:
     """(line number, bytes) of each line; ``None`` for a line over ``max_line`` bytes (skipped unread)."""
-    with open_source(path) as fh:
+    with open_source(path, budget.roots) as fh:
         n = 0
         while True:
             raw = fh.readline(max_line + 1)
@@ -455,7 +484,7 @@ def _parquet_rows(path: Path, budget: _Budget) -> list[Row]:
 
     with contextlib.ExitStack() as stack:
         if _compression(path) is None:
-            source: Any = stack.enter_context(open_regular(path))
+            source: Any = stack.enter_context(open_regular(path, budget.roots))
         else:
             data, _ = _read_all(path, budget)
             source = pa.BufferReader(data)

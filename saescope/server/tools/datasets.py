@@ -14,7 +14,7 @@ from saescope.errors import InputError
 from saescope.ops.jobs import JobList
 from saescope.ops.requests import DescribeRequest, EmbedRequest, IngestRequest, JobStatusRequest, ReadRequest
 from saescope.server.state import ServerState
-from saescope.server.tooling import READ_ONLY, WRITES, tool
+from saescope.server.tooling import READ_ONLY, REPLACES, WRITES, tool
 
 if TYPE_CHECKING:
     from saescope.store.dataset import ShardProgress
@@ -41,11 +41,12 @@ async def read_documents(state: ServerState, req: ReadRequest) -> CallToolResult
     return state.result(await state.run(lambda: ops.read_documents_by_id(state.ws, req)))
 
 
-@tool("Ingest documents", WRITES)
+@tool("Ingest documents", REPLACES)
 async def ingest_documents(state: ServerState, req: IngestRequest) -> CallToolResult:
     """Store documents as a new dataset, from a file under the server's allowed roots or inline. Every field
     besides the text becomes a metadata column usable in filters. Nothing is stored if any row is invalid
-    (all problems are listed) unless skip_invalid. Next: embed_dataset."""
+    (all problems are listed) unless skip_invalid. overwrite=true replaces an existing dataset of that name and
+    deletes its embeddings. Next: embed_dataset."""
     busy = {j.dataset for j in state.jobs.active()}
     return state.result(
         await state.run(lambda: ops.ingest_documents(state.ws, req, limits=state.config.ingest_limits, busy=busy))
