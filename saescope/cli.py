@@ -49,11 +49,20 @@ def _print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if chr(c) not in "\n\t"}
+_CONTROL.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (terminal escape sequences in documents or ids) shown as ``\\xNN``."""
+    return text.translate(_CONTROL)
+
+
 def _emit(result: BaseModel, as_json: bool) -> int:
     if as_json:
         _print_json(result)
     else:
-        print(result.to_text())  # type: ignore[attr-defined]
+        print(printable(result.to_text()))  # type: ignore[attr-defined]
     return 0
 
 
@@ -68,7 +77,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     result = ops.ingest_documents(_workspace(args), request_from(args, IngestRequest))
     if args.json:
         return _emit(result.dataset, True)
-    print(result.to_text())
+    print(printable(result.to_text()))
     return 0
 
 
