@@ -1,0 +1,235 @@
+"""Diff, correlations, retrieval and clustering called as operations, checked against the stored matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from saescope import analyses as an
+from saescope import ops
+from saescope.errors import InputError
+from saescope.ops.analyses import cluster_resolved, rank_by_property, run_diff
+from saescope.ops.docsets import DocSet, resolve
+from saescope.ops.requests import ClusterRequest, CorrelationsRequest, DiffRequest, RetrieveRequest
+from tests.ops.helpers import fires, matrix, meta, rows_where
+from tests.server.shared import Data
+
+
+def test_sets_diff_counts_match_the_matrix(data: Data) -> None:
+    req = DiffRequest.build(
+        dataset_a="reviews", where_a="category == 'fresh'", where_b="category == 'plot'", min_support=1, top_k=5
+    )
+    res = ops.diff(data.ws, req)
+    assert res.mode == "sets" and res.paired is None and res.one_vs_many is None
+    assert isinstance(res.sets, an.SetDiff) and res.diff is res.sets
+    d = res.sets
+    assert (d.n_a, d.n_b) == (16, 16) and len(d.rows) == 5
+    M = matrix(data)
+    a, b = rows_where(data, "category", "fresh"), rows_where(data, "category", "plot")
+    for row in d.rows[:2]:
+        assert row.count_a == int(fires(M, a, row.latent).sum())
+        assert row.count_b == int(fires(M, b, row.latent).sum())
+        assert row.freq_a == pytest.approx(row.count_a / 16)
+    ids = meta(data)["doc_id"].to_numpy()
+    top = d.rows[0]
+    assert set(top.examples_a) <= {ids[r] for r in a[fires(M, a, top.latent)]}
+    assert top.latent in {r.latent for r in res.sets.rows} and str(top.latent) in res.to_text()
+
+
+def test_sets_diff_across_two_datasets_and_paging(data: Data) -> None:
+    first = ops.diff(data.ws, DiffRequest.build(dataset_a="reviews", dataset_b="inject", min_support=1, top_k=3))
+    assert first.sets is not None and (first.sets.n_a, first.sets.n_b) == (48, 10)
+    assert first.sets.next_cursor == 3
+    second = ops.diff(
+        data.ws, DiffRequest.build(dataset_a="reviews", dataset_b="inject", min_support=1, top_k=3, cursor=3)
+    )
+    assert second.sets is not None
+    assert not {r.latent for r in first.sets.rows} & {r.latent for r in second.sets.rows}
+    M, N = matrix(data), matrix(data, "inject")
+    row = second.sets.rows[0]
+    assert row.count_b == int((N[:, row.latent].toarray() > 0).sum())
+    assert row.count_a == int((M[:, row.latent].toarray() > 0).sum())
+
+
+def test_paired_diff_counts_match_the_matrix(data: Data) -> None:
+    req = DiffRequest.build(
+        dataset_a="reviews",
+        where_a="half == 'first'",
+        where_b="half == 'second'",
+        mode="paired",
+        pair_key="pair",
+        min_support=1,
+        top_k=5,
+    )
+    res = ops.diff(data.ws, req)
+    assert res.mode == "paired" and res.sets is None and isinstance(res.paired, an.PairedDiff)
+    d = res.paired
+    assert d.n_pairs == 24
+    M = matrix(data)
+    row = d.rows[0]
+    fa = fires(M, np.arange(24), row.latent)  # pair i is row i (first half) and row 24 + i (second)
+    fb = fires(M, np.arange(24, 48), row.latent)
+    assert (row.only_a, row.only_b, row.both, row.neither) == (
+        int((fa & ~fb).sum()),
+        int((~fa & fb).sum()),
+        int((fa & fb).sum()),
+        int((~fa & ~fb).sum()),
+    )
+    assert row.freq_a == pytest.approx(fa.mean()) and row.freq_b == pytest.approx(fb.mean())
+    pairs = meta(data)["pair"].to_numpy()
+    assert set(row.examples_only_a) <= {str(pairs[i]) for i in np.flatnonzero(fa & ~fb)}
+
+
+def test_one_vs_many_diff_counts_match_the_matrix(data: Data) -> None:
+    req = DiffRequest.build(
+        dataset_a="reviews", mode="one_vs_many", column="category", target="plot", min_support=1, top_k=5
+    )
+    res = ops.diff(data.ws, req)
+    assert res.mode == "one_vs_many" and res.sets is None and res.paired is None
+    d = res.one_vs_many
+    assert isinstance(d, an.OneVsMany)
+    assert d.target == "plot" and sorted(d.others) == ["fresh", "rotten"]
+    assert d.n_target == 16 and d.n_others == {"fresh": 16, "rotten": 16}
+    M = matrix(data)
+    row = d.rows[0]
+    plot = rows_where(data, "category", "plot")
+    assert row.count_target == int(fires(M, plot, row.latent).sum())
+    for g in ("fresh", "rotten"):
+        assert row.freq_others[g] == pytest.approx(fires(M, rows_where(data, "category", g), row.latent).mean())
+    others = np.concatenate([rows_where(data, "category", "fresh"), rows_where(data, "category", "rotten")])
+    assert row.freq_pooled_others == pytest.approx(fires(M, others, row.latent).mean())
+
+
+def test_diff_refuses_bad_sides(data: Data) -> None:
+    with pytest.raises(InputError, match="selects 0"):
+        ops.diff(data.ws, DiffRequest.build(dataset_a="reviews", where_a="category == 'x'", where_b="pair > 1"))
+    with pytest.raises(InputError, match="repeats"):
+        ops.diff(
+            data.ws,
+            DiffRequest.build(
+                dataset_a="reviews",
+                where_a="half == 'first'",
+                where_b="half == 'second'",
+                mode="paired",
+                pair_key="category",
+            ),
+        )
+
+
+def test_run_diff_is_the_same_diff(data: Data) -> None:
+    req = DiffRequest.build(
+        dataset_a="reviews", where_a="category == 'fresh'", where_b="category == 'rotten'", min_support=2, top_k=4
+    )
+    direct = run_diff(data.ws, req.spec, min_support=2, top_k=4)
+    assert isinstance(direct, an.SetDiff)
+    via = ops.diff(data.ws, req).sets
+    assert via is not None and [r.latent for r in direct.rows] == [r.latent for r in via.rows]
+
+
+def test_correlations_with_and_without_a_column(data: Data) -> None:
+    meta_res = ops.correlations(data.ws, CorrelationsRequest.build(dataset="reviews", column="category", top_k=3))
+    assert meta_res.kind == "metadata" and meta_res.cooccurrence is None
+    assoc = meta_res.metadata
+    assert assoc is not None and assoc.kind == "categorical" and assoc.n_docs == 48
+    assert assoc.categories is not None
+    assert {c.category for c in assoc.categories} == {"fresh", "rotten", "plot"}
+    assert all(c.n_docs == 16 for c in assoc.categories)
+    M = matrix(data)
+    for cat in assoc.categories:
+        for r in cat.rows[:1]:
+            assert r.count_in == int(fires(M, rows_where(data, "category", cat.category), r.latent).sum())
+    numeric = ops.correlations(data.ws, CorrelationsRequest.build(dataset="reviews", column="length", top_k=3))
+    assert numeric.metadata is not None and numeric.metadata.kind == "numeric"
+
+    cooc = ops.correlations(data.ws, CorrelationsRequest.build(dataset="reviews", min_cooc=3, top_k=5))
+    assert cooc.kind == "cooccurrence" and cooc.metadata is None and cooc.cooccurrence is not None
+    assert cooc.cooccurrence.n_docs == 48 and cooc.cooccurrence.pairs
+    pair = cooc.cooccurrence.pairs[0]
+    fa, fb = fires(M, np.arange(48), pair.latent_a), fires(M, np.arange(48), pair.latent_b)
+    assert (pair.count_a, pair.count_b, pair.count_ab) == (int(fa.sum()), int(fb.sum()), int((fa & fb).sum()))
+    assert pair.count_ab >= 3
+
+    filtered = ops.correlations(
+        data.ws, CorrelationsRequest.build(dataset="reviews", where="category == 'fresh'", min_cooc=2, top_k=5)
+    )
+    assert filtered.cooccurrence is not None and filtered.cooccurrence.n_docs == 16
+    with pytest.raises(InputError):
+        ops.correlations(data.ws, CorrelationsRequest.build(dataset="reviews", column="colour"))
+
+
+def test_retrieve_with_explicit_latents_ranks_by_activation(data: Data) -> None:
+    M = matrix(data)
+    latent = next(iter(data.labelled))
+    col = M[:, latent].toarray().ravel()
+    positive = np.flatnonzero(col > 0)
+    expected = sorted(positive.tolist(), key=lambda r: (-col[r], r))
+    res = ops.retrieve(data.ws, RetrieveRequest.build(dataset="reviews", query="", latents=[latent], top_k=50))
+    ids = meta(data)["doc_id"].to_numpy()
+    assert [d.row for d in res.sae_ranking.docs] == expected
+    assert [d.doc_id for d in res.sae_ranking.docs] == [ids[r] for r in expected]
+    assert res.sae_ranking.total == len(positive) and res.sae_ranking.n_docs == 48
+    assert res.sae_ranking.docs[0].score == pytest.approx(1.0)  # normalised by the column's maximum
+    assert [p.latent for p in res.latents.latents] == [latent]
+    assert res.dense_ranking is None
+
+    page = ops.retrieve(
+        data.ws, RetrieveRequest.build(dataset="reviews", query="", latents=[latent], top_k=3, cursor=2)
+    )
+    assert [d.row for d in page.sae_ranking.docs] == expected[2:5]
+
+
+def test_retrieve_within_a_filter_and_refusals(data: Data) -> None:
+    M = matrix(data)
+    latent = next(iter(data.labelled))
+    fresh = rows_where(data, "category", "fresh")
+    col = M[fresh, :][:, [latent]].toarray().ravel()
+    res = ops.retrieve(
+        data.ws,
+        RetrieveRequest.build(dataset="reviews", query="", latents=[latent], where="category == 'fresh'", top_k=50),
+    )
+    assert res.sae_ranking.n_docs == 16 and res.sae_ranking.total == int((col > 0).sum())
+    ids = meta(data)["doc_id"].to_numpy()
+    assert {d.doc_id for d in res.sae_ranking.docs} == set(ids[fresh[col > 0]])
+    with pytest.raises(InputError):
+        ops.retrieve(data.ws, RetrieveRequest.build(dataset="reviews", query="", latents=[10**6]))
+    with pytest.raises(InputError, match="not in"):
+        ops.retrieve(
+            data.ws, RetrieveRequest.build(dataset="reviews", query="praise", positives=["no-such-doc"], latents=[1])
+        )
+
+
+def test_rank_by_property_with_words_prefers_the_matching_label(data: Data) -> None:
+    praise = next(k for k, v in data.labelled.items() if v == "praise")
+    r = resolve(data.ws, DocSet("reviews"))
+    res = rank_by_property(data.ws, r, "praise", n_latents=3, top_k=5)
+    assert res.latents.latents[0].latent == praise
+    assert res.sae_ranking.docs and res.sae_ranking.n_docs == 48
+
+
+def test_cluster_on_latents_assigns_every_document(data: Data) -> None:
+    latents = list(data.labelled)[:6]
+    res = ops.cluster(data.ws, ClusterRequest.build(dataset="reviews", latents=latents, k=3))
+    assert res.n_docs == 48 and len(res.assignment) == 48 and res.k == 3 and res.k_chosen_by == "given"
+    assert set(res.assignment) <= {-1, 0, 1, 2}
+    assert sum(c.size for c in res.clusters) + res.n_unassigned == 48
+    for c in res.clusters:
+        assert c.size == sum(1 for a in res.assignment if a == c.cluster)
+    selected = [s.latent for s in res.selected_latents]
+    assert set(selected) <= set(latents) and selected
+    M = matrix(data)
+    silent = ~(M[:, selected].toarray() > 0).any(axis=1)
+    assert [a == -1 for a in res.assignment] == silent.tolist()
+    assert res.n_unassigned == int(silent.sum())
+
+    chosen = ops.cluster(data.ws, ClusterRequest.build(dataset="reviews", latents=latents, where="half == 'first'"))
+    assert chosen.n_docs == 24 and len(chosen.assignment) == 24 and chosen.k_chosen_by in ("silhouette", "single")
+    with pytest.raises(InputError, match="at least 4"):
+        ops.cluster(data.ws, ClusterRequest.build(dataset="reviews", latents=latents, where="pair == 1"))
+
+
+def test_cluster_on_an_axis_in_words_uses_the_matching_latent(data: Data) -> None:
+    praise = next(k for k, v in data.labelled.items() if v == "praise")
+    r = resolve(data.ws, DocSet("reviews"))
+    res = cluster_resolved(data.ws, r, axis="praise", k=2)
+    assert res.selected_latents[0].latent == praise
+    assert len(res.assignment) == 48
