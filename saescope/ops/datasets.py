@@ -289,7 +289,15 @@ def read_documents_by_id(ws: Workspace, req: ReadRequest) -> DocumentsPage:
 
 
 def _inline_size(documents: Sequence[str | dict[str, Any]]) -> int:
-    return sum(len(d) if isinstance(d, str) else len(json.dumps(d, default=str)) for d in documents)
+    """Bytes of the inline documents as UTF-8 (objects as compact JSON), as a file would hold them."""
+    return sum(
+        len(
+            (d if isinstance(d, str) else json.dumps(d, default=str, ensure_ascii=False)).encode(
+                "utf-8", "surrogatepass"
+            )
+        )
+        for d in documents
+    )
 
 
 def ingest_documents(
@@ -334,7 +342,7 @@ def ingest_documents(
             size = _inline_size(documents)
             if size > limits.max_bytes:
                 raise InputError(
-                    f"the inline documents hold {size:,} characters, over this server's limit of "
+                    f"the inline documents hold {size:,} bytes, over this server's limit of "
                     f"{limits.max_bytes:,} (--max-bytes); write them to a file under an allowed root"
                 )
         frame, report = documents_from_list(list(documents), opts)

@@ -177,12 +177,26 @@ def _side(name: str, r: Resolved, idx: IntArray, keys: np.ndarray | None = None)
     return Side(name, r.docset.dataset, r.rows[idx], r.doc_ids[idx], r.X[idx], keys)
 
 
+def key_text(values: pd.Series) -> pd.Series:
+    """Values as the text that matches them: whole numbers without a decimal point, so that a column read as
+    integers in one dataset and as floats in another (where a value is missing) still pairs, and a
+    target written ``1`` finds the value ``1.0``."""
+    if pd.api.types.is_float_dtype(values):
+        finite = np.isfinite(values.to_numpy(dtype=np.float64))
+        whole = finite & (np.abs(values.to_numpy(dtype=np.float64)) < 2**53)
+        whole &= np.floor(values.to_numpy(dtype=np.float64)) == values.to_numpy(dtype=np.float64)
+        text = values.astype(str)
+        text[whole] = values[whole].astype(np.int64).astype(str)
+        return text
+    return values.astype(str)
+
+
 def _pair_index(r: Resolved, key: str) -> pd.Series:
     column = r.column(key)
     present = column.notna().to_numpy()
     if not present.all():
         log.warning("%s: %d documents have no %r and are left unpaired", r.docset.name, int((~present).sum()), key)
-    values = column[present].astype(str)
+    values = key_text(column[present])
     repeated = values[values.duplicated()]
     if len(repeated):
         raise InputError(
@@ -226,7 +240,8 @@ def _one_vs_many(ws: Workspace, spec: DiffSpec) -> Sides:
     base = resolve(ws, DocSet(spec.dataset_a, spec.where_a, spec.sae))
     column = base.column(str(spec.column))
     present = column.notna().to_numpy()
-    values = column.astype(str).to_numpy()
+    values = np.full(len(column), "", dtype=object)
+    values[present] = key_text(column[present]).to_numpy()
     target = str(spec.target)
     groups = sorted(set(values[present].tolist()))
     if target not in groups:

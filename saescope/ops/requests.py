@@ -247,7 +247,7 @@ class DiffSpec(FilteredRequest):
                 )
         elif self.column or self.target is not None:
             raise InputError(f"column/target only apply to mode 'one_vs_many' (mode is {self.mode!r})")
-        if self.mode == "sets" and (self.dataset_b in (None, self.dataset_a)) and self.where_a == self.where_b:
+        if self.mode != "one_vs_many" and self.dataset_b in (None, self.dataset_a) and self.where_a == self.where_b:
             raise InputError(
                 "A and B are the same documents: give dataset_b, or different where_a / where_b "
                 "filters (e.g. where_a=\"label == 'x'\", where_b=\"label != 'x'\")"

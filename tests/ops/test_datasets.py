@@ -104,11 +104,6 @@ def test_ingest_inline_with_limits(tmp_path: Path) -> None:
     assert ok.dataset.n_docs == 2 and sorted(ws.store.names()) == ["few", "kept"]
 
 
-@pytest.mark.xfail(
-    reason="datasets._inline_size measures inline documents in characters (strings) or ASCII-escaped JSON "
-    "(objects), not bytes: 1,200 UTF-8 bytes pass a 1,000-byte limit and a 412-byte object is refused",
-    strict=True,
-)
 def test_inline_size_limit_counts_bytes(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "home")
     limits = IngestLimits(roots=[tmp_path], max_bytes=1000, max_documents=10)

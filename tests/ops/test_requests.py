@@ -97,12 +97,6 @@ def test_same_documents_on_both_sides_are_refused() -> None:
     assert DiffRequest.build(dataset_a="x", dataset_b="y").b == "y"
 
 
-@pytest.mark.xfail(
-    reason="DiffSpec._check_mode refuses the same documents on both sides only in mode 'sets'; a paired spec "
-    "with dataset_b empty (or equal) and equal filters pairs every document with itself and returns a diff of "
-    "zeros",
-    strict=True,
-)
 def test_paired_same_documents_on_both_sides_are_refused() -> None:
     with pytest.raises(InputError, match="same documents"):
         DiffRequest.build(dataset_a="x", mode="paired", pair_key="k", where_a="h == 1", where_b="h == 1")
