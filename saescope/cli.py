@@ -32,6 +32,7 @@ from saescope.ops.requests import (
     RetrieveRequest,
     SearchFeaturesRequest,
     TopFeaturesRequest,
+    TrendRequest,
 )
 
 if TYPE_CHECKING:
@@ -136,6 +137,21 @@ def cmd_diff(args: argparse.Namespace) -> int:
     result = ops.diff(_workspace(args), req)
     if args.html and result.sets is not None:
         write_report(Path(args.html), diff_html(result.sets))
+        print(f"wrote {args.html}", file=sys.stderr)
+    return _emit(result, args.json)
+
+
+def cmd_trend(args: argparse.Namespace) -> int:
+    from saescope.report import check_output, trend_html, write_report
+
+    req = request_from(args, TrendRequest)
+    if args.html:
+        check_output(Path(args.html), "trend")
+    result = ops.trend(_workspace(args), req)
+    if args.html:
+        command = "saescope " + " ".join(sys.argv[1:]) if sys.argv[1:] else "saescope trend"
+        title = f"{result.dataset}: latents along {result.column}"
+        write_report(Path(args.html), trend_html(result.trend, title=title, source=command))
         print(f"wrote {args.html}", file=sys.stderr)
     return _emit(result, args.json)
 
@@ -280,6 +296,12 @@ def _analysis_commands(sub: Subparsers) -> None:
     p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report (two-set diffs)")
     _common(p)
     p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("trend", help="which concepts rise or fall along ordered groups (versions, dates, ...)")
+    add_options(p, TrendRequest, positional=["dataset"], flags={"pair_key": "--paired-by"}, comma=["order"])
+    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page of small multiples")
+    _common(p)
+    p.set_defaults(func=cmd_trend)
 
     p = sub.add_parser("correlations", help="latent pairs that co-occur (NPMI), or latents tracking a column")
     add_options(p, CorrelationsRequest, positional=["dataset"], flags={"dissimilar_labels": "--dissimilar"})

@@ -34,10 +34,17 @@ def _core(annotation: Any) -> Any:
     return annotation
 
 
-def _option(p: argparse.ArgumentParser, name: str, info: FieldInfo, flag: str) -> None:
+def text_list(text: str) -> list[str]:
+    """``a,b,c`` as ``["a", "b", "c"]``."""
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _option(p: argparse.ArgumentParser, name: str, info: FieldInfo, flag: str, comma: bool) -> None:
     core = _core(info.annotation)
     shown = "" if info.is_required() or info.default in (None, False, [], ()) else f" (default: {info.default})"
     kw: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": f"{info.description or ''}{shown}"}
+    if info.is_required():
+        kw["required"] = True
     if core is bool:
         kw["action"] = "store_false" if flag.startswith("--no-") else "store_true"
     elif get_origin(core) is Literal:
@@ -46,6 +53,8 @@ def _option(p: argparse.ArgumentParser, name: str, info: FieldInfo, flag: str) -
         item = get_args(core)[0]
         if (get_args(item)[0] if get_origin(item) is Annotated else item) is int:
             kw["type"] = int_list
+        elif comma:
+            kw["type"] = text_list
         else:
             kw["action"] = "append"
     elif core in (int, float):
@@ -61,10 +70,12 @@ def add_options(
     optional: Iterable[str] = (),
     flags: Mapping[str, str] | None = None,
     skip: Iterable[str] = (),
+    comma: Iterable[str] = (),
 ) -> None:
     """Options for ``request``'s fields: ``positional`` ones as arguments (which may be left out if named in
     ``optional``), the others as ``--field-name`` (or the flag in ``flags``; ``"-k/--top-k"`` gives two
-    spellings, ``--no-x`` turns a true default off)."""
+    spellings, ``--no-x`` turns a true default off). A list field is a repeatable option, or one
+    comma-separated option when named in ``comma`` (lists of integers are always comma-separated)."""
     flags = flags or {}
     firsts = list(positional)
     for name in firsts:
@@ -73,7 +84,7 @@ def add_options(
     for name, info in request.model_fields.items():
         if name in firsts or name in skip:
             continue
-        _option(p, name, info, flags.get(name, "--" + name.replace("_", "-")))
+        _option(p, name, info, flags.get(name, "--" + name.replace("_", "-")), name in comma)
 
 
 def request_from(args: argparse.Namespace, request: type[R], **values: Any) -> R:

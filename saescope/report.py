@@ -6,17 +6,17 @@ import html
 import os
 from pathlib import Path
 
-from saescope.analyses import SetDiff
+from saescope.analyses import SetDiff, Trend, TrendRow
 from saescope.errors import InputError
 
 
-def check_output(path: Path, mode: str) -> None:
-    """Check, before the work, that a report of a diff in ``mode`` can be written to ``path``.
+def check_output(path: Path, mode: str = "sets") -> None:
+    """Check, before the work, that a report (of a diff in ``mode``) can be written to ``path``.
 
     Raises:
         InputError: the mode has no HTML report, ``path`` is a folder, or its folder is missing or read-only.
     """
-    if mode != "sets":
+    if mode not in ("sets", "trend"):
         raise InputError("--html writes a report of a two-set diff only (not --paired-by or --by); drop --html")
     if path.is_dir():
         raise InputError(f"{path} is a folder; give a file name, e.g. {path / 'diff.html'}")
@@ -111,3 +111,61 @@ td,th{{border:1px solid #ddd;padding:4px 6px;text-align:left}}th{{background:#f4
 <table><tr><th>latent</th><th>label</th><th>freq A</th><th>freq B</th><th>diff</th><th>95% CI</th><th>q</th>
 <th>examples A</th><th>examples B</th></tr>{rows}</table></body></html>
 """
+
+
+def _small_multiple(row: TrendRow, groups: list[str], width: int = 260, height: int = 150) -> str:
+    """One latent's frequency by group: points joined by a line, with 95% interval bars; y from 0 to 1."""
+    left, right, top, bottom = 34, 10, 10, 34
+    plot_w, plot_h = width - left - right, height - top - bottom
+    step = plot_w / max(len(groups) - 1, 1)
+
+    def x(i: int) -> float:
+        return left + i * step
+
+    def y(v: float) -> float:
+        return top + (1 - v) * plot_h
+
+    points = " ".join(f"{x(i):.1f},{y(f):.1f}" for i, f in enumerate(row.freqs))
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="multiple" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="10">',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#999"/>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#999"/>',
+        f'<text x="{left - 4}" y="{top + 4}" text-anchor="end">1</text>',
+        f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">0</text>',
+    ]
+    for i, (lo, hi) in enumerate(zip(row.ci_low, row.ci_high, strict=True)):
+        parts.append(f'<line x1="{x(i):.1f}" y1="{y(lo):.1f}" x2="{x(i):.1f}" y2="{y(hi):.1f}" stroke="#9bb"/>')
+    parts.append(f'<polyline points="{points}" fill="none" stroke="#2b6cb0" stroke-width="2"/>')
+    for i, (name, f, c) in enumerate(zip(groups, row.freqs, row.counts, strict=True)):
+        parts.append(
+            f'<circle cx="{x(i):.1f}" cy="{y(f):.1f}" r="3" fill="#2b6cb0"><title>{html.escape(name)}: '
+            f"{c} documents, {f:.1%}</title></circle>"
+        )
+    for i in sorted({0, len(groups) - 1}):
+        anchor = "start" if i == 0 else "end"
+        parts.append(
+            f'<text x="{x(i):.1f}" y="{height - 18}" text-anchor="{anchor}">{html.escape(groups[i][:24])}</text>'
+        )
+    parts.append(f'<text x="{left}" y="{height - 4}">z {row.z:+.2f}, q {row.q:.2g}</text></svg>')
+    return "".join(parts)
+
+
+def trend_html(trend: Trend, *, title: str, source: str) -> str:
+    """A page of small multiples: each top latent's firing frequency across the ordered groups."""
+    head = html.escape(title)
+    cards = "".join(
+        f"<figure><figcaption>#{r.latent} {html.escape(r.label[:80])}</figcaption>"
+        f"{_small_multiple(r, trend.groups)}</figure>"
+        for r in trend.rows
+    )
+    sizes = ", ".join(f"{html.escape(g)} ({n})" for g, n in zip(trend.groups, trend.n_per_group, strict=True))
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{head}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}figure{{display:inline-block;margin:0 12px 16px 0;
+vertical-align:top}}figcaption{{font-size:12px;max-width:260px;height:2.6em;overflow:hidden}}</style></head><body>
+<h1>{head}</h1>
+<p>Groups in order: {sizes}. {trend.n_tested} latents tested, {trend.n_significant} with q &le; {trend.alpha}
+({"stratified by " + str(trend.n_strata) + " strata" if trend.stratified else "not stratified"}).
+Each panel: the fraction of each group's documents where the latent fires, with 95% Wilson intervals.</p>
+<p><small>{html.escape(source)}</small></p>
+{cards}</body></html>"""

@@ -59,6 +59,7 @@ from saescope.analyses.retrieve import (
     select_property_latents,
 )
 from saescope.analyses.select import Filter, evaluate_filter, parse_filter, select_rows
+from saescope.analyses.trend import Trend, TrendRow, latent_trends
 
 __all__ = [
     "CategoryEnrichment",
@@ -91,6 +92,8 @@ __all__ = [
     "SelectedLatent",
     "SetDiff",
     "TimelineBucket",
+    "Trend",
+    "TrendRow",
     "adjusted_rand",
     "cluster_dense",
     "cluster_documents",
@@ -102,6 +105,7 @@ __all__ = [
     "latent_cooccurrence",
     "latent_metadata_association",
     "latent_summary",
+    "latent_trends",
     "parse_filter",
     "rank_by_latents",
     "rank_dense",

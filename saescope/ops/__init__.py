@@ -17,7 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from saescope.ops.analyses import cluster, correlations, diff, retrieve
+    from saescope.ops.analyses import cluster, correlations, diff, retrieve, trend
     from saescope.ops.datasets import describe_dataset, ingest_documents, list_datasets, read_documents_by_id
     from saescope.ops.embedding import embed_dataset, sae_choice
     from saescope.ops.features import explain_document, feature_details, search_features, top_features
@@ -34,6 +34,7 @@ _WHERE = {
     "correlations": "analyses",
     "cluster": "analyses",
     "retrieve": "analyses",
+    "trend": "analyses",
     "search_features": "features",
     "feature_details": "features",
     "explain_document": "features",
@@ -60,6 +61,7 @@ __all__ = [
     "search_features",
     "summarise_diff",
     "top_features",
+    "trend",
     "verify_hypothesis",
 ]
 

@@ -11,17 +11,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, Field
 
 from saescope import analyses as an
 from saescope.errors import InputError
-from saescope.ops.docsets import DocSet, Resolved, check_latents, labels_for, resolve, resolve_sides
+from saescope.ops.docsets import DocSet, Resolved, check_latents, key_text, labels_for, resolve, resolve_sides
 from saescope.ops.encoder import axis_scores, encode, label_embeddings
-from saescope.ops.requests import ClusterRequest, CorrelationsRequest, DiffRequest, DiffSpec, RetrieveRequest
+from saescope.ops.requests import (
+    ClusterRequest,
+    CorrelationsRequest,
+    DiffRequest,
+    DiffSpec,
+    RetrieveRequest,
+    TrendRequest,
+)
 from saescope.workspace import Workspace
 
 AnyDiff = an.SetDiff | an.PairedDiff | an.OneVsMany
+IntArray = npt.NDArray[np.int64]
 
 
 class DiffResult(BaseModel):
@@ -126,6 +136,95 @@ def diff(ws: Workspace, req: DiffRequest) -> DiffResult:
         sets=result if isinstance(result, an.SetDiff) else None,
         paired=result if isinstance(result, an.PairedDiff) else None,
         one_vs_many=result if isinstance(result, an.OneVsMany) else None,
+    )
+
+
+# --- trends -----------------------------------------------------------------------------------------
+class TrendResult(BaseModel):
+    """Latents that rise or fall along the ordered values of a metadata column."""
+
+    dataset: str
+    column: str
+    pair_key: str | None = Field(description="the column documents were stratified by, if any")
+    n_left_out: int = Field(description="documents with no value in the column, or a value not in the order")
+    trend: an.Trend
+
+    def to_text(self) -> str:
+        pair = f", paired by {self.pair_key}" if self.pair_key else ""
+        left = (
+            f"; {self.n_left_out} documents left out (no value, or a value not in the order)" if self.n_left_out else ""
+        )
+        return f"{self.dataset}: latents along {self.column}{pair}{left}\n{self.trend.to_text()}"
+
+
+def ordered_groups(column: pd.Series, order: Sequence[str] | None, n_bins: int) -> tuple[IntArray, list[str]]:
+    """Each document's group index (-1: left out) and the group names, in order.
+
+    Raises:
+        InputError: an order with repeated or absent values, or a text column without an order.
+    """
+    present = column.notna().to_numpy()
+    index = np.full(len(column), -1, dtype=np.int64)
+    if order is not None:
+        names = [str(v) for v in order]
+        if len(set(names)) != len(names):
+            raise InputError(f"order repeats a value: {names}")
+        values = key_text(column[present])
+        found = set(values)
+        absent = [v for v in names if v not in found]
+        if absent:
+            raise InputError(f"order names values that no document has: {absent[:10]}; values: {sorted(found)[:30]}")
+        index[present] = pd.Index(names).get_indexer(values)
+        return index, names
+    if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column)):
+        values = sorted(set(key_text(column[present])))
+        raise InputError(
+            f"{column.name!r} holds text, so its order is not known: give order=[...] with its values in order "
+            f"(values: {values[:30]})"
+        )
+    distinct = np.sort(column[present].unique())
+    if len(distinct) <= n_bins:
+        index[present] = np.searchsorted(distinct, column[present].to_numpy())
+        return index, key_text(pd.Series(distinct)).tolist()
+    bins = pd.qcut(column[present], n_bins, duplicates="drop")
+    index[present] = bins.cat.codes.to_numpy()
+    return index, [str(c) for c in bins.cat.categories]
+
+
+def trend(ws: Workspace, req: TrendRequest) -> TrendResult:
+    """Latents whose firing frequency rises or falls along the ordered values of ``req.column``.
+
+    Raises:
+        InputError, NotFoundError: unknown dataset or column, a bad order or filter, or fewer than two groups.
+    """
+    r = resolve(ws, DocSet(req.dataset, req.where, req.sae))
+    groups, names = ordered_groups(r.column(req.column), req.order, req.n_bins)
+    strata = None
+    if req.pair_key:
+        keys = r.column(req.pair_key)
+        strata = np.full(len(keys), -1, dtype=np.int64)
+        present = keys.notna().to_numpy()
+        strata[present] = pd.factorize(key_text(keys[present]))[0]
+    result = an.latent_trends(
+        r.X,
+        groups,
+        names,
+        labels_for(ws, r.embedding),
+        strata=strata,
+        doc_ids=r.doc_ids,
+        min_support=req.min_support,
+        top_k=req.top_k,
+        cursor=req.cursor,
+        alpha=req.alpha,
+        direction=req.direction,
+        rank_by=req.rank_by,
+    )
+    return TrendResult(
+        dataset=req.dataset,
+        column=req.column,
+        pair_key=req.pair_key,
+        n_left_out=int((groups < 0).sum()),
+        trend=result,
     )
 
 

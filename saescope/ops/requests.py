@@ -364,6 +364,46 @@ class RetrieveRequest(FilteredRequest):
         return self
 
 
+class TrendRequest(FilteredRequest):
+    dataset: DatasetArg
+    column: Annotated[
+        str,
+        Field(description="metadata column whose values are the ordered groups (e.g. model, version, date, length)"),
+    ]
+    order: Annotated[
+        list[str] | None,
+        Field(
+            max_length=200,
+            description="the values of the column in order, e.g. ['gpt-3.5', 'gpt-4', 'gpt-4o']; documents with other "
+            "values are left out. Null: numbers and dates in their own order (binned when there are many); text "
+            "columns need an order",
+        ),
+    ] = None
+    where: WhereArg = None
+    pair_key: Annotated[
+        str | None,
+        Field(
+            description="metadata column naming what each document answers (e.g. prompt_id): documents are compared "
+            "only with those answering the same thing (stratified test)"
+        ),
+    ] = None
+    n_bins: Annotated[
+        int, Field(ge=2, le=50, description="number and date columns with more distinct values: quantile bins")
+    ] = 10
+    direction: Annotated[
+        Literal["both", "rising", "falling"], Field(description="both, or only latents that rise / fall")
+    ] = "both"
+    rank_by: Annotated[
+        Literal["z", "slope", "p"],
+        Field(description="z (default): strongest trend evidence first; slope: largest change per step; p"),
+    ] = "z"
+    min_support: Annotated[int, Field(ge=1, description="test only latents firing in at least this many documents")] = 5
+    alpha: Annotated[float, Field(gt=0, lt=1, description="false discovery rate for n_significant")] = 0.05
+    top_k: Annotated[int, Field(ge=1, le=50, description="rows per page")] = 20
+    cursor: CursorArg = 0
+    sae: SaeArg = None
+
+
 # --- latents --------------------------------------------------------------------------------------
 class SearchFeaturesRequest(Request):
     dataset: Annotated[str, Field(description="a dataset embedded with the SAE to search (it names the SAE)")]

@@ -5,8 +5,8 @@ Tools
                allowed root, or inline documents)
     embedding  embed_dataset (returns a job id at once; runs in the background) · embed_status (progress;
                can wait, sending MCP progress notifications)
-    analyses   diff_datasets (mode sets | paired | one_vs_many) · correlations (NPMI co-occurrence, or
-               latents tracking a metadata column) · cluster_documents (along an axis) · retrieve_documents
+    analyses   diff_datasets (mode sets | paired | one_vs_many) · find_trends (across ordered groups) ·
+               correlations (NPMI co-occurrence, or latents tracking a metadata column) · cluster_documents (along an axis) · retrieve_documents
                (by a property in words) · search_features (by label) · feature_details (with the tokens that
                fire) · explain_document
     LLM        label_latents (autointerp, scored by detection) · summarise_diff (hypotheses citing latents,
@@ -48,7 +48,7 @@ INSTRUCTIONS = """\
 saescope finds what differs between collections of texts (e.g. the outputs of two models) with a sparse
 autoencoder (SAE): each document becomes a sparse vector of "latents" (features with human-readable labels).
 Typical flow: list_datasets -> ingest_documents (if needed) -> embed_dataset (background; poll embed_status)
--> diff_datasets / correlations / cluster_documents / retrieve_documents -> feature_details and
+-> diff_datasets / find_trends / correlations / cluster_documents / retrieve_documents -> feature_details and
 read_documents to check latents against real text -> summarise_diff / verify_hypothesis to state and test
 findings. Filters (where_a, where) use metadata columns: "model == 'gpt-4o' and length > 100".
 Numbers in results are measured on the data; labels may be imperfect, so check examples before concluding."""

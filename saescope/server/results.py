@@ -19,7 +19,7 @@ from saescope.llm.autointerp import LabelingResult
 from saescope.llm.hypotheses import DiffSummary
 from saescope.llm.ledger import UsageTotals
 from saescope.llm.verify import Verification
-from saescope.ops.analyses import CorrelationResult, DiffResult, Retrieval
+from saescope.ops.analyses import CorrelationResult, DiffResult, Retrieval, TrendResult
 from saescope.ops.datasets import DatasetDetails, DatasetList, DocumentsPage, IngestResult
 from saescope.ops.features import ExplainResult, FeatureDetails
 from saescope.ops.jobs import EmbedJob, JobList
@@ -35,6 +35,7 @@ TOOL_OUTPUTS: dict[str, type[BaseModel]] = {
     "embed_dataset": EmbedJob,
     "embed_status": JobList,
     "diff_datasets": DiffResult,
+    "find_trends": TrendResult,
     "correlations": CorrelationResult,
     "cluster_documents": an.Clustering,
     "retrieve_documents": Retrieval,

@@ -27,6 +27,7 @@ TOOLS = {
     "embed_dataset",
     "embed_status",
     "diff_datasets",
+    "find_trends",
     "correlations",
     "cluster_documents",
     "retrieve_documents",

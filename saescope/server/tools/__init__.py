@@ -13,6 +13,7 @@ TOOLS: tuple[ToolFn, ...] = (
     datasets.embed_dataset,
     datasets.embed_status,
     analyses.diff_datasets,
+    analyses.find_trends,
     analyses.correlations,
     analyses.cluster_documents,
     analyses.retrieve_documents,

@@ -13,6 +13,7 @@ from saescope.ops.requests import (
     FeatureRequest,
     RetrieveRequest,
     SearchFeaturesRequest,
+    TrendRequest,
 )
 from saescope.server.state import Lock, ServerState
 from saescope.server.tooling import READ_ONLY, tool
@@ -25,6 +26,15 @@ async def diff_datasets(state: ServerState, req: DiffRequest) -> CallToolResult:
     (z / Fisher, or McNemar when paired) and a BH-adjusted q, and example document ids from each side.
     Follow up with feature_details (what a latent is), read_documents (the examples), summarise_diff."""
     return state.result(await state.run(lambda: ops.diff(state.ws, req)))
+
+
+@tool("Trends across ordered groups", READ_ONLY)
+async def find_trends(state: ServerState, req: TrendRequest) -> CallToolResult:
+    """Which SAE latents fire more (or less) often along the ordered values of a metadata column - model
+    releases in order, dates, length buckets: per latent, its frequency in each group with a 95% interval,
+    the change per step, a Cochran-Armitage trend test (stratified by pair_key when the groups answer the same
+    prompts) with a BH-adjusted q, and example documents from the first and last groups."""
+    return state.result(await state.run(lambda: ops.trend(state.ws, req)))
 
 
 @tool("Latent correlations", READ_ONLY)
