@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from pydantic import BaseModel
 
@@ -29,6 +29,7 @@ from saescope.ops.requests import (
     ExplainRequest,
     FeatureRequest,
     IngestRequest,
+    Request,
     RetrieveRequest,
     SearchFeaturesRequest,
     TopFeaturesRequest,
@@ -39,9 +40,10 @@ if TYPE_CHECKING:
     from saescope.store.dataset import ShardProgress
     from saescope.workspace import Workspace
 
-    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+    Subparsers = argparse._SubParsersAction[Any]
 
 log = logging.getLogger("saescope")
+R = TypeVar("R", bound=Request)
 
 
 def _print_json(obj: Any) -> None:
@@ -127,45 +129,46 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 # --- analyses and latents ---------------------------------------------------------------------------
-def cmd_diff(args: argparse.Namespace) -> int:
-    from saescope.report import check_output, diff_html, write_report
+def _analysis(
+    args: argparse.Namespace, request: type[R], run: Callable[[Workspace, R], BaseModel], report: str, **values: Any
+) -> int:
+    """Run one analysis; with ``--html``, also write its report (the path is checked before the work)."""
+    from saescope.report import check_output, render_html, write_report
 
-    mode = "one_vs_many" if getattr(args, "column", None) else "paired" if getattr(args, "pair_key", None) else "sets"
-    req = request_from(args, DiffRequest, mode=mode)
-    if args.html:
-        check_output(Path(args.html), mode)
-    result = ops.diff(_workspace(args), req)
-    if args.html and result.sets is not None:
-        write_report(Path(args.html), diff_html(result.sets))
-        print(f"wrote {args.html}", file=sys.stderr)
+    req = request_from(args, request, **values)
+    html = Path(args.html) if args.html else None
+    if html is not None:
+        check_output(html)
+    ws = _workspace(args)
+    result = run(ws, req)
+    if html is not None:
+        from saescope.ops import reports
+
+        command = " ".join(["saescope", *sys.argv[1:]])
+        write_report(html, render_html(getattr(reports, report)(ws, req, result, command=command)))
+        print(f"wrote {html}", file=sys.stderr)
     return _emit(result, args.json)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    mode = "one_vs_many" if getattr(args, "column", None) else "paired" if getattr(args, "pair_key", None) else "sets"
+    return _analysis(args, DiffRequest, ops.diff, "diff_report", mode=mode)
 
 
 def cmd_trend(args: argparse.Namespace) -> int:
-    from saescope.report import check_output, trend_html, write_report
-
-    req = request_from(args, TrendRequest)
-    if args.html:
-        check_output(Path(args.html), "trend")
-    result = ops.trend(_workspace(args), req)
-    if args.html:
-        command = "saescope " + " ".join(sys.argv[1:]) if sys.argv[1:] else "saescope trend"
-        title = f"{result.dataset}: latents along {result.column}"
-        write_report(Path(args.html), trend_html(result.trend, title=title, source=command))
-        print(f"wrote {args.html}", file=sys.stderr)
-    return _emit(result, args.json)
+    return _analysis(args, TrendRequest, ops.trend, "trend_report")
 
 
 def cmd_correlations(args: argparse.Namespace) -> int:
-    return _emit(ops.correlations(_workspace(args), request_from(args, CorrelationsRequest)), args.json)
+    return _analysis(args, CorrelationsRequest, ops.correlations, "correlations_report")
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    return _emit(ops.cluster(_workspace(args), request_from(args, ClusterRequest)), args.json)
+    return _analysis(args, ClusterRequest, ops.cluster, "cluster_report")
 
 
 def cmd_retrieve(args: argparse.Namespace) -> int:
-    return _emit(ops.retrieve(_workspace(args), request_from(args, RetrieveRequest)), args.json)
+    return _analysis(args, RetrieveRequest, ops.retrieve, "retrieval_report")
 
 
 def cmd_features_search(args: argparse.Namespace) -> int:
@@ -266,6 +269,15 @@ def _common(p: argparse.ArgumentParser, *, device: bool = True) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
+def _html(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write a self-contained HTML report: the chart, and a card per top latent with its documents and "
+        "firing tokens (runs the reader on a few documents)",
+    )
+
+
 def _dataset_commands(sub: Subparsers) -> None:
     p = sub.add_parser("ingest", help="store documents from JSONL, CSV, parquet or a folder of .txt files")
     add_options(p, IngestRequest, positional=["name", "path"], skip=["documents"])
@@ -293,28 +305,31 @@ def _analysis_commands(sub: Subparsers) -> None:
         flags={"pair_key": "--paired-by", "column": "--by"},
         skip=["mode"],
     )
-    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report (two-set diffs)")
+    _html(p)
     _common(p)
     p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("trend", help="which concepts rise or fall along ordered groups (versions, dates, ...)")
     add_options(p, TrendRequest, positional=["dataset"], flags={"pair_key": "--paired-by"}, comma=["order"])
-    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page of small multiples")
+    _html(p)
     _common(p)
     p.set_defaults(func=cmd_trend)
 
     p = sub.add_parser("correlations", help="latent pairs that co-occur (NPMI), or latents tracking a column")
     add_options(p, CorrelationsRequest, positional=["dataset"], flags={"dissimilar_labels": "--dissimilar"})
+    _html(p)
     _common(p)
     p.set_defaults(func=cmd_correlations)
 
     p = sub.add_parser("cluster", help="cluster documents along an axis of interest")
     add_options(p, ClusterRequest, positional=["dataset"], flags={"k": "-k"})
+    _html(p)
     _common(p)
     p.set_defaults(func=cmd_cluster)
 
     p = sub.add_parser("retrieve", help="rank documents by a property described in words")
     add_options(p, RetrieveRequest, positional=["dataset", "query"], flags={"positives": "--positive"})
+    _html(p)
     _common(p)
     p.set_defaults(func=cmd_retrieve)
 
@@ -431,8 +446,17 @@ def _serve_command(sub: Subparsers) -> None:
     p.set_defaults(func=cmd_serve)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, reporting a bad command line as saescope reports other errors: usage, then a line
+    ``error: ...``, exit code 2 (sub-command parsers are of the same class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="saescope", description="SAE embeddings of text corpora.")
+    parser = Parser(prog="saescope", description="SAE embeddings of text corpora.")
     parser.add_argument("--home", help="data root (default: $SAESCOPE_HOME or ~/.local/share/saescope)")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)

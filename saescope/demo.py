@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from saescope import ops
+from saescope.ops.analyses import DiffResult
 from saescope.ops.requests import DiffRequest, EmbedRequest, ExplainRequest, IngestRequest
 from saescope.workspace import SAEChoice, Workspace
 
@@ -58,9 +59,12 @@ def run_demo(ws: Workspace, *, as_json: bool = False, k: int = 8) -> int:
                 "features": features,
             }
         )
-    diff = ops.diff(
-        ws, DiffRequest(dataset_a=DEMO_NAME, where_a="category == 'fresh'", where_b="category == 'rotten'", top_k=10)
-    ).diff
+    fresh_vs_rotten = DiffRequest(
+        dataset_a=DEMO_NAME, where_a="category == 'fresh'", where_b="category == 'rotten'", top_k=10
+    )
+    result = ops.diff(ws, fresh_vs_rotten)
+    diff = result.diff
+    report = write_demo_report(ws, fresh_vs_rotten, result)
     plots = ops.diff(
         ws,
         DiffRequest(
@@ -76,6 +80,7 @@ def run_demo(ws: Workspace, *, as_json: bool = False, k: int = 8) -> int:
                     "examples": examples,
                     "diff_fresh_vs_rotten": diff.model_dump(mode="json"),
                     "diff_plot_vs_reviews": plots.model_dump(mode="json"),
+                    "report": str(report),
                 },
                 indent=2,
                 ensure_ascii=False,
@@ -99,4 +104,20 @@ def run_demo(ws: Workspace, *, as_json: bool = False, k: int = 8) -> int:
     _say()
     _say("Dataset diff: plot summaries vs reviews (latents more frequent in plot summaries)")
     _say(plots.to_text())
+    _say()
+    _say(f"HTML report of the fresh vs rotten diff (chart, and the firing tokens of its top latents): {report}")
     return 0
+
+
+def write_demo_report(ws: Workspace, req: DiffRequest, result: DiffResult) -> Path:
+    """Write the fresh vs rotten diff as an HTML report under the data root; its path."""
+    from saescope.ops.reports import diff_report
+    from saescope.report import render_html, write_report
+
+    path = ws.store.root / "reports" / f"{DEMO_NAME}-fresh-vs-rotten.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    command = (
+        "saescope diff demo-reviews --where-a \"category == 'fresh'\" --where-b \"category == 'rotten'\" --top-k 10"
+    )
+    write_report(path, render_html(diff_report(ws, req, result, command=command)))
+    return path
