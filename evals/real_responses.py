@@ -210,12 +210,13 @@ def load_answers(data_dir: Path, model: str) -> dict[str, tuple[str, str]]:
 def sample_instructions(
     answers: Mapping[str, Mapping[str, tuple[str, str]]], n: int, seed: int
 ) -> tuple[list[str], int]:
-    """``n`` instructions (seeded) among those every model answered with non-empty text, in the first
-    model's order; and how many such instructions there were."""
+    """``n`` instructions among those every model answered with non-empty text, in the first model's order;
+    and how many such instructions there were. They are the first ``n`` of one seeded shuffle, so a smaller
+    ``n`` takes a subset of a larger one's instructions (with the same models)."""
     first = next(iter(answers.values()))
     common = [i for i in first if all(i in a and a[i][0].strip() for a in answers.values())]
     rng = rng_for(seed, "real-responses", "instructions")
-    pick = np.sort(rng.choice(len(common), size=min(n, len(common)), replace=False))
+    pick = np.sort(rng.permutation(len(common))[:n])
     return [common[int(i)] for i in pick], len(common)
 
 

@@ -134,6 +134,7 @@ def test_sampling_is_seeded_and_uses_only_instructions_every_model_answered(data
     assert chosen == rr.sample_instructions(answers, 5, seed=0)[0]
     assert chosen != rr.sample_instructions(answers, 5, seed=1)[0] or n_common <= 5
     assert rr.sample_instructions(answers, 50, seed=0)[0] == [f"q{i}" for i in range(N_INSTR) if i not in (3, 9)]
+    assert set(rr.sample_instructions(answers, 3, seed=0)[0]) < set(chosen)  # nested: smaller runs share instructions
     with pytest.raises(FileNotFoundError, match="nope"):
         rr.load_answers(data_dir, "nope")
 
