@@ -13,7 +13,9 @@ Tools
                frequencies counted by code) · verify_hypothesis (counts and a test; optional LLM judge) ·
                llm_usage (tokens and price so far)
 Resources: ``saescope://datasets``, ``saescope://datasets/{name}``, ``saescope://latents/{dataset}/{latent}``,
-``saescope://llm/usage``. Prompt: ``investigate_difference``.
+``saescope://llm/usage``. Prompt: ``investigate_difference``. MCP Apps views (:mod:`saescope.server.views`):
+diff_datasets, feature_details and retrieve_documents render as interactive charts and latent cards in hosts
+that support the extension.
 
 The server is a thin layer over :mod:`saescope.ops`: each tool (:mod:`saescope.server.tools`) turns its
 arguments into the operation's request, runs it in a worker thread and answers with the result model as
@@ -37,6 +39,7 @@ from saescope.server.resources import add_prompts, add_resources
 from saescope.server.state import ServerState
 from saescope.server.tooling import mcp_tool
 from saescope.server.tools import TOOLS
+from saescope.server.views import apps_extension
 
 if TYPE_CHECKING:
     from saescope.workspace import Workspace
@@ -74,7 +77,14 @@ def build_server(config: ServerConfig | None = None, *, workspace: Workspace | N
     schemas = output_schemas()
     for t in tools:
         t.fn_metadata.output_schema = schemas.get(t.name)
-    server = MCPServer("saescope", title="saescope", instructions=INSTRUCTIONS, tools=tools, log_level="WARNING")
+    server = MCPServer(
+        "saescope",
+        title="saescope",
+        instructions=INSTRUCTIONS,
+        tools=tools,
+        extensions=[apps_extension(tools)],
+        log_level="WARNING",
+    )
     add_resources(server, state)
     add_prompts(server)
     return server
