@@ -29,8 +29,6 @@ class ServerConfig:
     """Price table (JSON) for the cost ledger; default: ``$SAESCOPE_LLM_PRICES`` or the shipped ``prices.json``."""
     text_limit: int = 8000
     """Most characters of text one tool result returns (the structured result is paged instead)."""
-    reader_wait_s: float = 120.0
-    """How long a call that needs the reader waits for a running embedding job before giving up."""
 
     def __post_init__(self) -> None:
         self.roots = [Path(r).expanduser().resolve() for r in self.roots]

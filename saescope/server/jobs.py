@@ -31,7 +31,8 @@ JobWork = Callable[[Callable[[int, int, int, float], None]], str]
 
 
 class JobManager:
-    """Runs embedding jobs one at a time on a daemon thread (the reader is not shared across threads)."""
+    """Runs embedding jobs one at a time on a daemon thread: two jobs never compete for the cores, while tool
+    calls (token evidence included: the reader is thread-safe) run beside the job in their own threads."""
 
     def __init__(self) -> None:
         self._jobs: dict[str, EmbedJob] = {}

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio.to_thread
@@ -38,7 +37,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Lock = Literal["reader", "encoder"] | None
+Lock = Literal["encoder"] | None
+"""What a call holds while it runs. The reader needs no lock: it is thread-safe (each thread captures its own
+block output), so token-evidence calls run at once with each other and with a running embedding job, sharing
+the cores instead of waiting for the job to end; embedding jobs run one at a time (:class:`JobManager`)."""
 
 
 def cap_text(text: str, limit: int) -> str:
@@ -60,8 +62,6 @@ class ServerState:
         self._ws = workspace
         self._ws_lock = threading.Lock()
         self.jobs = JobManager()
-        self.reader_lock = threading.Lock()
-        """Held while the reader runs (embedding jobs, token evidence): one torch user at a time."""
         self.encoder_lock = threading.Lock()
         self._ledger: CostLedger | None = None
 
@@ -83,31 +83,10 @@ class ServerState:
         return self._ledger
 
     # --- running library calls ---------------------------------------------------------------
-    @contextlib.contextmanager
-    def holding_reader(self) -> Iterator[None]:
-        """Hold the reader, waiting at most ``reader_wait_s`` for a running embedding job.
-
-        Raises:
-            SaescopeError: the reader stayed busy.
-        """
-        if not self.reader_lock.acquire(timeout=self.config.reader_wait_s):
-            busy = ", ".join(f"{j.job_id} ({j.dataset}, {j.docs_done}/{j.docs_total} docs)" for j in self.jobs.active())
-            raise SaescopeError(
-                f"the reader is busy with embedding job(s) {busy or '(finishing)'}; call again when embed_status "
-                "shows them done, or pass token_evidence=false to skip recomputing token activations"
-            )
-        try:
-            yield
-        finally:
-            self.reader_lock.release()
-
     async def run(self, fn: Callable[[], T], lock: Lock = None) -> T:
         """Run blocking library work in a worker thread, so the server keeps answering meanwhile."""
 
         def call() -> T:
-            if lock == "reader":
-                with self.holding_reader():
-                    return fn()
             if lock == "encoder":
                 with self.encoder_lock:
                     return fn()

@@ -77,8 +77,7 @@ async def feature_details(state: ServerState, req: FeatureRequest) -> CallToolRe
     """Everything about one latent in one dataset: its labels (with source and score), how many documents it
     fires in, the documents where it fires most with the firing tokens marked «like this», and random
     documents where it does not fire - to judge what the latent really detects."""
-    lock: Lock = "reader" if req.token_evidence else None
-    return state.result(await state.run(lambda: ops.feature_details(state.ws, req), lock))
+    return state.result(await state.run(lambda: ops.feature_details(state.ws, req)))
 
 
 @tool("Explain a document", READ_ONLY)

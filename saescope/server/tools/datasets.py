@@ -68,8 +68,8 @@ async def embed_dataset(state: ServerState, req: EmbedRequest) -> CallToolResult
         def report(p: ShardProgress) -> None:
             progress(p.docs_done, p.docs_total, p.tokens_done, p.elapsed_s)
 
-        with state.reader_lock:
-            return ops.embed_dataset(ws, req, choice, progress=report).key
+        # No lock on the reader: token-evidence calls share it with the job meanwhile (see state.Lock).
+        return ops.embed_dataset(ws, req, choice, progress=report).key
 
     return state.result(state.jobs.submit(req.dataset, req.sae or config.sae, n_docs, work))
 

@@ -19,7 +19,7 @@ async def label_latents(state: ServerState, req: LabelRequest, ctx: Context) -> 
     server's configured endpoint) from documents where it fires (firing tokens marked) and where it does
     not, then score the label: the LLM picks which held-out documents match it; score = balanced accuracy
     (0.5 chance, 1 perfect). Saved labels are used by every later result. Needs an LLM."""
-    run_sync = state.runner("reader" if req.token_evidence else None)
+    run_sync = state.runner(None)
 
     async def task(provider: LLMProvider) -> BaseModel:
         return await ops.label_latents(state.ws, req, provider, run_sync=run_sync)
