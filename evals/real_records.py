@@ -65,6 +65,12 @@ class Recovery(BaseModel):
     best_any_latent: int | None
     best_any_label: str | None
     best_any_chance: float = Field(description="mean best MCC of any latent with shuffled labels (its chance level)")
+    specific: bool | None = Field(
+        default=None, description="recovered: the recovering latent matches this detector best of all detectors"
+    )
+    also: list[str] = Field(
+        default_factory=list, description="recovered: other detectors the recovering latent matches with MCC >= mcc_min"
+    )
 
 
 class TopLatent(BaseModel):
@@ -142,6 +148,7 @@ class RealEnvironment(BaseModel):
     sae: dict[str, Any]
     embed_config: dict[str, Any]
     embed_seconds: float = Field(description="embedding time in this run (0 when the embedding was reused)")
+    embed_seconds_total: float = Field(default=0.0, description="embedding time of this dataset over all runs")
     embed_seconds_per_1k_tokens: float | None
     tokens_total: int
     truncated_docs: int = Field(description="answers that were shortened to max_chars")

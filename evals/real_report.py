@@ -30,7 +30,22 @@ def _latent(latent: int | None, label: str | None) -> str:
     return "–" if latent is None else f"{latent} “{_short(label, 38)}”"
 
 
-RECOVERY_HEADER = ["recovered (rank)", "chance", "best top latent", "MCC", "q", "best MCC of any latent (chance)"]
+RECOVERY_HEADER = [
+    "recovered (rank)",
+    "chance",
+    "best top latent",
+    "MCC",
+    "q",
+    "that latent vs other detectors",
+    "best MCC of any latent (chance)",
+]
+
+
+def _specificity(r: Recovery) -> str:
+    if not r.recovered:
+        return "–"
+    head = "specific" if r.specific else "matches another detector better"
+    return f"{head}; also ≥ mcc_min: {', '.join(r.also)}" if r.also else head
 
 
 def _recovery_cells(r: Recovery | None) -> list[Any]:
@@ -43,22 +58,55 @@ def _recovery_cells(r: Recovery | None) -> list[Any]:
         _latent(r.latent, r.label),
         r.mcc,
         "–" if r.q is None else f"{r.q:.1g}",
+        _specificity(r),
         f"{r.best_any:.2f} ({r.best_any_chance:.2f}): {_latent(r.best_any_latent, r.best_any_label)}",
     ]
 
 
 def recovery_counts(cases: Sequence[RealCaseResult], alpha: float, mcc_min: float) -> dict[str, int]:
     """Known differences over non-null cases: how many; recovered by a top latent; recovered by one with
-    q <= alpha; how many some latent of the SAE could have recovered (best MCC >= mcc_min); and of those, how
-    many where shuffled labels' best latent stays below mcc_min on average (so it is not luck)."""
+    q <= alpha; recovered by a latent that matches this detector better than any other detector; and how
+    many some latent of the SAE could have recovered (best MCC >= mcc_min)."""
     recs = [r for c in cases if c.group != "null" for r in c.recoveries]
     return {
         "known": len(recs),
         "recovered": sum(r.recovered for r in recs),
         "significant": sum(r.recovered and r.q is not None and r.q <= alpha for r in recs),
         "possible": sum(r.best_any >= mcc_min for r in recs),
-        "possible_beyond_chance": sum(r.best_any >= mcc_min and r.best_any_chance < mcc_min for r in recs),
+        "specific": sum(r.recovered and bool(r.specific) for r in recs),
     }
+
+
+def _never(cases: Sequence[RealCaseResult]) -> list[str]:
+    """Detectors that are a known difference somewhere and recovered nowhere, with the count of their cases."""
+    known: dict[str, int] = {}
+    got: set[str] = set()
+    for c in cases:
+        for r in c.recoveries:
+            known[r.detector] = known.get(r.detector, 0) + 1
+            if r.recovered:
+                got.add(r.detector)
+    return [f"{d} ({n} case{'s' if n > 1 else ''})" for d, n in known.items() if d not in got]
+
+
+def by_detector_rows(cases: Sequence[RealCaseResult], alpha: float) -> list[list[Any]]:
+    """Per detector over non-null cases: in how many it is a known difference, recovered, recovered by a
+    specific latent, recovered by a latent with q <= alpha, and the summed chance of recovering it by luck."""
+    rows = []
+    for d in DETECTORS:
+        recs = [r for c in cases if c.group != "null" for r in c.recoveries if r.detector == d.name]
+        if recs:
+            rows.append(
+                [
+                    d.name,
+                    len(recs),
+                    sum(r.recovered for r in recs),
+                    sum(r.recovered and bool(r.specific) for r in recs),
+                    sum(r.recovered and r.q is not None and r.q <= alpha for r in recs),
+                    f"{sum(r.chance for r in recs):.1f}",
+                ]
+            )
+    return rows
 
 
 def _headline(run: RealRun, price: ModelPrice | None) -> list[str]:
@@ -78,9 +126,13 @@ def _headline(run: RealRun, price: ModelPrice | None) -> list[str]:
             f"the case's documents): **{counts['recovered']}/{counts['known']}** over {len(real)} cases "
             f"({', '.join(by_group)}); {counts['significant']} of them by a latent with q ≤ {s.alpha}. "
             f"Expected by luck (the same rule on shuffled detector labels): "
-            f"{sum(r.chance for c in real for r in c.recoveries):.1f}. For {counts['possible']}/{counts['known']}, "
-            f"some latent of the SAE reaches MCC ≥ {s.mcc_min} at all ({counts['possible_beyond_chance']} where "
-            f"shuffled labels' best latent stays below {s.mcc_min} on average)."
+            f"{sum(r.chance for c in real for r in c.recoveries):.1f}. In {counts['specific']} of the "
+            f"{counts['recovered']} the recovering latent matches that detector better than any other detector; "
+            "in the rest it tracks a co-occurring one (often length). "
+            f"Never recovered: {', '.join(_never(real)) or 'none'}. For {counts['possible']}/{counts['known']} "
+            f"some latent of the SAE reaches MCC ≥ {s.mcc_min} at all, but with shuffled labels the best of "
+            f"{env.sae.get('d_sae', 'all')} latents reaches {mean([r.best_any_chance for c in real for r in c.recoveries]):.2f} "
+            "on average, so that bound is loose."
         )
     nulls = [c for c in run.cases if c.group == "null"]
     if nulls:
@@ -98,7 +150,10 @@ def _headline(run: RealRun, price: ModelPrice | None) -> list[str]:
             f"- Trend over {len(t.models)} OpenAI models in release order ({t.n_docs} documents, stratified by "
             f"instruction): {len(trending)} detectors trend (q ≤ {s.alpha}: {', '.join(d.detector for d in trending) or 'none'}); "
             f"{sum(r.recovered for r in t.recoveries)}/{len(t.recoveries)} tracked by one of the trend's top "
-            f"{s.top_k} latents (MCC ≥ {s.mcc_min}, same direction); {t.n_significant} latents trend at q ≤ {s.alpha}."
+            f"{s.top_k} latents (MCC ≥ {s.mcc_min}, same direction), {sum(bool(r.specific) for r in t.recoveries)} "
+            f"of them by a latent that matches that detector best; not tracked: "
+            f"{', '.join(r.detector for r in t.recoveries if not r.recovered) or 'none'}; {t.n_significant} of "
+            f"{t.n_tested} latents trend at q ≤ {s.alpha}."
         )
     if run.retrieval:
         rr = run.retrieval
@@ -128,8 +183,9 @@ def _headline(run: RealRun, price: ModelPrice | None) -> list[str]:
     lines.append(
         f"- Data: {s.n_instructions} instructions (of {s.n_common} every model answered) × {len(s.models)} models = "
         f"{env.n_docs} answers, {env.truncated_docs} shortened to {s.max_chars} characters; {env.tokens_total:,} "
-        f"reader tokens, {f'{rate:.2f} s per 1k tokens' if rate else 'rate unknown'} on {env.cpus} CPU(s); run wall "
-        f"time {env.wall_seconds / 60:.1f} min."
+        f"reader tokens embedded in {env.embed_seconds_total:.0f} s over all runs of this dataset "
+        f"({f'{rate:.2f} s per 1k tokens' if rate else 'rate unknown'} on {env.cpus} CPU(s)); this run: "
+        f"{env.embed_seconds:.0f} s of embedding, {env.wall_seconds / 60:.1f} min wall time."
     )
     return lines
 
@@ -250,6 +306,22 @@ def render(run: RealRun) -> str:
                     ]
                     for c in real
                 ],
+            ),
+            "",
+        ]
+        out += [
+            "By detector (over these cases):",
+            "",
+            _table(
+                [
+                    "detector",
+                    "known in",
+                    "recovered",
+                    "by a specific latent",
+                    f"by a latent with q ≤ {s.alpha}",
+                    "expected by luck",
+                ],
+                by_detector_rows(real, s.alpha),
             ),
             "",
         ]
@@ -445,7 +517,11 @@ def render(run: RealRun) -> str:
                 ["reader", f"{env.reader.get('id')} layer {env.reader.get('layer')}"],
                 ["SAE", f"{env.sae.get('id')} (d_sae {env.sae.get('d_sae')})"],
                 ["embedding", ", ".join(f"{k}={v}" for k, v in sorted(env.embed_config.items()))],
-                ["embedding time this run", f"{env.embed_seconds:.0f} s (0: reused)"],
+                [
+                    "embedding time",
+                    f"{env.embed_seconds_total:.0f} s over all runs of this dataset, {env.embed_seconds:.0f} s in this "
+                    "one (0: reused)",
+                ],
                 ["dense encoding (retrieval)", f"{env.dense_seconds:.0f} s"],
                 ["models", ", ".join(s.models)],
                 [

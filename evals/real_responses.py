@@ -542,6 +542,38 @@ def recover(
     )
 
 
+def mark_specific(
+    recoveries: Sequence[Recovery],
+    X: sp.spmatrix,
+    flags: BoolArray,
+    *,
+    mcc_min: float,
+    names: Sequence[str] = NAMES,
+) -> list[Recovery]:
+    """For each recovered detector, whether its recovering latent matches it better than any other detector
+    (``specific``), and which other detectors that latent also matches with MCC >= ``mcc_min`` (``also``),
+    over the rows of ``X`` with their ``flags`` (rows x detectors). Detectors that co-occur (long answers
+    with lists, bold and closing offers) are often all "recovered" by one latent that tracks their common
+    cause; these say so.
+
+    Raises:
+        ValueError: not one name per flag column.
+    """
+    if flags.shape[1] != len(names):
+        raise ValueError(f"{flags.shape[1]} flag columns but {len(names)} detector names")
+    M = sp.csc_matrix(X)
+    out = []
+    for r in recoveries:
+        if not r.recovered or r.latent is None:
+            out.append(r)
+            continue
+        mcc = mcc_matrix(M[:, [r.latent]], flags)[0]
+        mine = mcc[list(names).index(r.detector)]
+        also = [n for n, m in zip(names, mcc, strict=True) if n != r.detector and m >= mcc_min]
+        out.append(r.model_copy(update={"specific": bool(mine >= mcc.max() - 1e-12), "also": also}))
+    return out
+
+
 def top_latents(rows: Sequence[Any]) -> list[TopLatent]:
     """A diff's (or trend's) rows as :class:`TopLatent`: the signed effect is ``diff`` (set and paired),
     ``score`` (one-vs-many) or ``z`` (trend)."""
@@ -679,6 +711,7 @@ def run_case(ctx: Context, case: RealCase, *, cost: bool = True) -> RealCaseResu
                         rng=rng_for(ctx.corpus.config.seed, "shuffle", case.case_id, d.detector),
                     )
                 )
+        recoveries = mark_specific(recoveries, X, ctx.flags[case_rows], mcc_min=s.mcc_min)
     if isinstance(diff, an.PairedDiff):
         n_a = n_b = diff.n_pairs
     elif isinstance(diff, an.OneVsMany):
@@ -777,6 +810,7 @@ def run_trend(ctx: Context, order: Sequence[str]) -> TrendResultRecord:
         for j, d in enumerate(dets)
         if d.trending
     ]
+    recoveries = mark_specific(recoveries, X, flags, mcc_min=s.mcc_min)
     return TrendResultRecord(
         models=list(order),
         n_docs=len(rows),
@@ -855,9 +889,10 @@ def _say(msg: str) -> None:
     sys.stderr.flush()
 
 
-def _embed(ws: Workspace, name: str, args: argparse.Namespace) -> tuple[Any, float, float | None]:
-    """Embed (or resume) the dataset through ``ops.embed_dataset`` (chat template on); the seconds spent now
-    and the rate per 1k tokens over all runs (the models are loaded before the clock starts)."""
+def _embed(ws: Workspace, name: str, args: argparse.Namespace) -> tuple[Any, float, float, float | None]:
+    """Embed (or resume) the dataset through ``ops.embed_dataset`` (chat template on); the seconds spent now,
+    the seconds over all runs, and the rate per 1k tokens over all runs (the models are loaded before the
+    clock starts)."""
     from saescope.ops.embedding import embed_config, embed_dataset, sae_choice
     from saescope.ops.requests import EmbedRequest
 
@@ -884,7 +919,7 @@ def _embed(ws: Workspace, name: str, args: argparse.Namespace) -> tuple[Any, flo
         times[manifest.key] = entry
         times_path.write_text(json.dumps(times, indent=1))
     rate = entry["seconds"] / entry["tokens"] * 1000 if entry["tokens"] else None
-    return manifest, seconds if done["tokens"] else 0.0, rate
+    return manifest, seconds if done["tokens"] else 0.0, float(entry["seconds"]), rate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -994,7 +1029,7 @@ def main(argv: Sequence[str] | None = None, *, cases: Sequence[CaseSpec] | None 
     if name not in ws.store.names():
         records = docs.to_dict("records")
         ingest_documents(ws, IngestRequest(name=name, documents=records, id_column="doc_id"))
-    manifest, embed_seconds, rate = _embed(ws, name, args)
+    manifest, embed_seconds, embed_seconds_total, rate = _embed(ws, name, args)
     _say(f"embedded {name} ({embed_seconds:.0f}s this run)")
     emb, matrix = ws.matrix(name, manifest.key)
     meta = ws.dataset(name).metadata()
@@ -1074,6 +1109,7 @@ def main(argv: Sequence[str] | None = None, *, cases: Sequence[CaseSpec] | None 
         sae={"id": sae.id, "d_sae": sae.d_sae, **{k: v for k, v in manifest.spec.sae.items() if k != "source"}},
         embed_config=manifest.spec.config,
         embed_seconds=embed_seconds,
+        embed_seconds_total=embed_seconds_total,
         embed_seconds_per_1k_tokens=rate,
         tokens_total=int(ctx.n_tokens.sum()),
         truncated_docs=int(docs["truncated"].sum()),

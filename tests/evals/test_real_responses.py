@@ -300,6 +300,27 @@ def test_recover_reports_how_often_luck_recovers() -> None:
     assert got.recovered and got.mcc == pytest.approx(1.0) and 0.15 < got.chance < 0.45  # hypergeometric: 0.28
 
 
+def test_mark_specific_says_when_a_latent_tracks_another_detector_better() -> None:
+    long = np.array([1, 1, 1, 1, 0, 0, 0, 0], dtype=bool)
+    bold = np.array([1, 1, 0, 0, 0, 0, 0, 0], dtype=bool)
+    X = np.zeros((8, 3))
+    X[:4, 0] = 1.0  # fires on the long answers
+    X[:2, 1] = 1.0  # fires on the bold ones
+    flags = np.column_stack([long, bold])
+    top = _top((0, -0.5, 0.01), (1, -0.2, 0.02))
+    kw = {"mcc_min": 0.3, "labels": str, "n_shuffles": 0}
+    via_long = rr.recover(sp.csr_matrix(X), bold, -0.2, top, detector="bold", diff=-0.2, **kw)  # type: ignore[arg-type]
+    own = rr.recover(sp.csr_matrix(X), bold, -0.2, top[1:], detector="bold", diff=-0.2, **kw)  # type: ignore[arg-type]
+    missed = rr.recover(sp.csr_matrix(X), bold, +0.2, top, detector="bold", diff=0.2, **kw)  # type: ignore[arg-type]
+    assert via_long.latent == 0 and own.latent == 1 and not missed.recovered
+    got = rr.mark_specific([via_long, own, missed], sp.csr_matrix(X), flags, mcc_min=0.3, names=("long", "bold"))
+    assert (got[0].specific, got[0].also) == (False, ["long"])
+    assert (got[1].specific, got[1].also) == (True, ["long"])  # MCC 0.58 with long, 1.0 with bold
+    assert got[2] == missed and got[2].specific is None
+    with pytest.raises(ValueError, match="names"):
+        rr.mark_specific([own], sp.csr_matrix(X), flags, mcc_min=0.3)
+
+
 def test_top_latents_reads_every_kind_of_row() -> None:
     rows = [
         SimpleNamespace(latent=1, label="a", diff=-0.2, q=0.01),
@@ -479,7 +500,8 @@ def test_report_has_every_section_and_the_numbers(tmp_path: Path) -> None:
     assert "mean AP SAE 0.50 vs dense MiniLM 0.70" in text and "SAE higher on 0/1" in text
     assert "yes (#1)" in text and "1/1 tracked" in text
     counts = recovery_counts(run.cases, 0.05, 0.3)
-    assert counts == {"known": 2, "recovered": 1, "significant": 1, "possible": 1, "possible_beyond_chance": 1}
+    assert counts == {"known": 2, "recovered": 1, "significant": 1, "possible": 1, "specific": 0}
+    assert "Never recovered: offer_help (1 case)" in text and "not tracked: none" in text
     assert "Expected by luck (the same rule on shuffled detector labels): 0.0" in text
     path = write_report(run, tmp_path / "out")
     assert path.read_text() == text
