@@ -35,15 +35,20 @@ def check_output(path: Path) -> None:
     """Check, before the work, that a report can be written to ``path``.
 
     Raises:
-        InputError: ``path`` is a folder, or its folder is missing or read-only.
+        InputError: ``path`` is a folder, its folder is missing or read-only, or the system refuses the name
+            (too long, a NUL character).
     """
-    if path.is_dir():
-        raise InputError(f"{path} is a folder; give a file name, e.g. {path / 'report.html'}")
-    folder = path.parent
-    if not folder.is_dir():
-        raise InputError(f"the folder {folder} does not exist; create it or write the report elsewhere")
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise InputError(f"{path} is not writable; write the report elsewhere")
+    try:
+        if path.is_dir():
+            raise InputError(f"{path} is a folder; give a file name, e.g. {path / 'report.html'}")
+        folder = path.parent
+        if not folder.is_dir():
+            raise InputError(f"the folder {folder} does not exist; create it or write the report elsewhere")
+        if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise InputError(f"{path} is not writable; write the report elsewhere")
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"{str(path)[:300]} cannot be a report file ({reason}); give another file name") from None
 
 
 def write_report(path: Path, text: str) -> None:

@@ -62,7 +62,7 @@ class SAEChoice:
             return cls(release=release, sae_id=sae_id)
         if not sae or sae == DEFAULT:
             return cls()
-        if ":" in sae and not Path(sae).exists():
+        if ":" in sae and not path_exists(Path(sae)):
             rel, _, sid = sae.partition(":")
             if not (rel.strip() and sid.strip()):
                 raise InputError(
@@ -77,18 +77,13 @@ class SAEChoice:
         """An SAE saved by SAELens in ``path`` (``cfg.json`` and ``sae_weights.safetensors``).
 
         Raises:
-            InputError: ``path`` is not such a folder.
+            InputError: ``path`` is not such a folder, or its config or weights are broken (checked without
+                loading the SAE: see :func:`saescope.embed.sae.check_sae_folder`).
         """
+        from saescope.embed.sae import check_sae_folder
+
         folder = Path(path)
-        try:
-            ok = (folder / "cfg.json").is_file()
-        except OSError:
-            ok = False
-        if not ok:
-            raise InputError(
-                f"{str(path)[:300]} is not an SAE folder (no cfg.json); give a folder saved by SAELens "
-                "(cfg.json + sae_weights.safetensors), RELEASE:SAE_ID of a pretrained SAE, or 'default'"
-            )
+        check_sae_folder(folder)
         return cls(path=str(folder))
 
     @property
@@ -106,6 +101,14 @@ def hf_model_for(model_name: str) -> str:
         return str(get_official_model_name(model_name))
     except Exception:  # noqa: BLE001 - unknown to TransformerLens: use the name as given
         return model_name
+
+
+def path_exists(path: Path) -> bool:
+    """Whether ``path`` exists (a name too long, or with a NUL byte, does not)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _files_version(emb: Embedding) -> tuple[int, ...]:
@@ -128,6 +131,12 @@ class Workspace:
     """A data root with the models needed to embed and explain documents, loaded on demand."""
 
     def __init__(self, root: Path | None = None, *, device: str | None = None) -> None:
+        """Raises:
+        InputError: ``device`` names a device this machine does not have (see :func:`check_device`)."""
+        if device:
+            from saescope.embed.reader import check_device
+
+            device = check_device(device)
         self.store = Store(root if root is not None else data_home())
         self.device = device
         self._lock = threading.RLock()
@@ -188,8 +197,7 @@ class Workspace:
                         default_reader_dir(), sae.layer, device=self.device, model_id=DEFAULT_READER_ID
                     )
                 else:
-                    local = Path(str(name))
-                    target = str(local) if local.exists() else hf_model_for(str(name))
+                    target = str(name) if path_exists(Path(str(name))) else hf_model_for(str(name))
                     self._readers[key] = Reader(target, sae.layer, device=self.device, model_id=str(name))
             return self._readers[key]
 

@@ -34,7 +34,7 @@ from saescope.analyses.common import (
     render_table,
     top_order,
 )
-from saescope.errors import InputError
+from saescope.errors import InputError, clip
 
 # Latents per block of the sparse self-product: bounds the memory of one block's pair counts.
 COOC_BLOCK = 1024
@@ -360,7 +360,7 @@ def latent_metadata_association(
     if len(meta) != n:
         raise InputError(f"meta has {len(meta)} rows but X has {n}; they must be aligned")
     if column not in meta.columns:
-        raise InputError(f"unknown column {column!r}; columns: {', '.join(map(str, meta.columns))}")
+        raise InputError(f"unknown column {clip(column)!r}; columns: {', '.join(map(str, meta.columns))}")
     if not 1 <= top_k <= 1000:
         raise InputError(f"top_k must be between 1 and 1000, got {top_k}")
     if not 0 < alpha < 1 or min_support < 1 or max_categories < 1:

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from saescope.errors import InputError
+from saescope.errors import InputError, clip
 
 MAX_EXPR_CHARS = 4000
 MAX_DEPTH = 60
@@ -378,7 +378,7 @@ def _resolve_column(name: str, columns: list[str]) -> str:
     close = difflib.get_close_matches(name, columns, n=3)
     shown = ", ".join(columns[:50]) + (f", ... ({len(columns)} in all)" if len(columns) > 50 else "")
     hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise InputError(f"unknown column {name!r}.{hint} Columns: {shown}. Quote names with spaces in `back ticks`.")
+    raise InputError(f"unknown column {clip(name)!r}.{hint} Columns: {shown}. Quote names with spaces in `back ticks`.")
 
 
 def _series(col: Column, meta: pd.DataFrame, columns: list[str], lookup: dict[str, Any]) -> pd.Series:

@@ -46,12 +46,47 @@ class Window:
         return len(self.token_ids) - self.n_context
 
 
+def available_devices() -> list[str]:
+    """The devices torch can compute on here: ``cpu``, plus ``cuda`` and ``cuda:N`` per GPU, and ``mps``."""
+    import torch
+
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out += ["cuda", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
+    if torch.backends.mps.is_available():
+        out.append("mps")
+    return out
+
+
+def check_device(device: str) -> str:
+    """``device`` (spaces stripped) if this machine has it; ``cpu`` is answered without importing torch.
+
+    Raises:
+        InputError: an unknown or unavailable device, with the list of those that exist here.
+    """
+    name = device.strip()
+    if name == "cpu":
+        return name
+    available = available_devices()
+    if name not in available:
+        raise InputError(
+            f"device {device[:100]!r} is not available on this machine; available devices: "
+            f"{', '.join(available)} (or leave --device out to pick the best one)"
+        )
+    return name
+
+
 def pick_device(device: str | None = None) -> str:
-    """``device`` if given, else ``cuda`` when available, else ``cpu``."""
+    """``device`` if given (checked: see :func:`check_device`), else ``cuda`` when available, else ``mps``,
+    else ``cpu``.
+
+    Raises:
+        InputError: ``device`` is not available here.
+    """
     import torch
 
     if device:
-        return device
+        return check_device(device)
     if torch.cuda.is_available():
         return "cuda"
     if torch.backends.mps.is_available():
@@ -84,6 +119,22 @@ def _find_blocks(model: Any, n_layers: int) -> tuple[Any, str]:
     raise InputError(f"could not find the list of {n_layers} transformer blocks in {type(model).__name__}")
 
 
+def _exists(path: str | Path) -> bool:
+    """Whether ``path`` exists (a name too long or otherwise unusable as a path does not)."""
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False
+
+
+def _not_a_model(model: str | Path, exc: BaseException) -> InputError:
+    return InputError(
+        f"cannot load reader {str(model)[:300]!r}: it is not a Hugging Face model ({type(exc).__name__}: "
+        f"{str(exc)[:300]}); give a model folder (config.json, tokenizer and weights) or a hub id, or leave "
+        "--reader out to use the model the SAE names"
+    )
+
+
 class Reader:
     """A language model or encoder cut after block ``layer`` (0-based), returning its residual stream.
 
@@ -99,7 +150,8 @@ class Reader:
 
     Raises:
         MissingAssetError: the model cannot be loaded (not local and no hub reachable).
-        InputError: ``layer`` is out of range.
+        InputError: ``device`` is not available, ``model`` is a path to something that is not a model, or
+            ``layer`` is out of range.
     """
 
     def __init__(
@@ -122,9 +174,14 @@ class Reader:
             config = AutoConfig.from_pretrained(model)
             self.tokenizer = AutoTokenizer.from_pretrained(model)
         except OSError as exc:
+            if _exists(model):
+                raise _not_a_model(model, exc) from exc
             raise MissingAssetError(
-                f"cannot load reader {model!r}: {exc}. Give a local folder, or make the hub reachable."
+                f"cannot load reader {str(model)[:300]!r}: {str(exc)[:500]}. Give a local folder, or make the hub "
+                "reachable."
             ) from exc
+        except Exception as exc:  # a folder or config transformers cannot read (e.g. --reader /etc)
+            raise _not_a_model(model, exc) from exc
         text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
         n_layers = int(text_config.num_hidden_layers)
         if not 0 <= layer < n_layers:
@@ -138,7 +195,10 @@ class Reader:
         self.model_id = model_id or str(model)
         self.d_model = int(text_config.hidden_size)
         self.max_positions = int(getattr(text_config, "max_position_embeddings", 512) or 512)
-        net = AutoModel.from_pretrained(model, dtype=torch_dtype)
+        try:
+            net = AutoModel.from_pretrained(model, dtype=torch_dtype)
+        except Exception as exc:  # missing or broken weights in a user's folder
+            raise _not_a_model(model, exc) from exc
         blocks, _ = _find_blocks(net, n_layers)
         # Keep only the blocks we run: later ones would cost memory for nothing.
         del blocks[layer + 1 :]

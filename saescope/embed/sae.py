@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from saescope.errors import InputError, MissingAssetError
 
@@ -66,8 +68,190 @@ def _local_dtype(device: str) -> str | None:
     return "bfloat16" if cpu_has_fast_bf16() else "float32"
 
 
+MAX_CFG_BYTES = 1 << 20
+"""Largest ``cfg.json`` (or ``saescope.json``) read from an SAE folder."""
+MAX_HEADER_BYTES = 100 << 20
+"""Largest safetensors header read (the format's own limit)."""
+_RESAVE = "re-save it with SAELens (sae.save_model(folder)) or give another SAE folder"
+
+
+def _open_regular(path: Path, what: str) -> tuple[BinaryIO, int]:
+    """``path`` open for reading, and its size, if it is a regular file. It is opened without blocking and
+    checked on the descriptor, so a FIFO in an SAE folder never hangs the caller.
+
+    Raises:
+        InputError: it cannot be opened, or is a folder, FIFO, device or socket.
+    """
+    name = str(path)[:300]
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise InputError(f"{name}: cannot open the SAE's {what} ({exc.strerror or exc}); {_RESAVE}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{name}: the SAE's {what} is not a regular file; {_RESAVE}")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb"), st.st_size
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_small(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of ``path``, a regular file of at most ``limit`` bytes.
+
+    Raises:
+        InputError: it is missing, not a regular file, larger than ``limit`` or unreadable.
+    """
+    fh, size = _open_regular(path, what)
+    with fh:
+        if size > limit:
+            raise InputError(f"{str(path)[:300]}: the SAE's {what} is {size:,} bytes, over {limit:,}; {_RESAVE}")
+        try:
+            return fh.read(limit + 1)
+        except OSError as exc:
+            raise InputError(f"{str(path)[:300]}: cannot read the SAE's {what} ({exc}); {_RESAVE}") from None
+
+
+def read_json_object(path: Path, what: str) -> dict[str, Any]:
+    """A small JSON file of an SAE folder, which must hold an object.
+
+    Raises:
+        InputError: it is not a regular file, too large, not UTF-8 JSON or not an object.
+    """
+    raw = _read_small(path, MAX_CFG_BYTES, what)
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        reason = "it is empty" if not raw.strip() else f"it is not valid JSON ({str(exc)[:200]})"
+        raise InputError(f"{str(path)[:300]}: cannot read the SAE's {what}: {reason}; {_RESAVE}") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{str(path)[:300]}: the SAE's {what} holds {type(value).__name__}, not an object; {_RESAVE}")
+    return value
+
+
+def _positive_int(cfg: dict[str, Any], key: str, path: Path) -> int:
+    value = cfg.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 1 << 40:
+        raise InputError(
+            f"{str(path)[:300]}: {key} must be a positive whole number, got {str(value)[:50]!r}; {_RESAVE}"
+        )
+    return value
+
+
+def _safetensors_header(path: Path) -> dict[str, Any]:
+    """The tensor table of a safetensors file, checked against the file's length (no tensor is read).
+
+    Raises:
+        InputError: not a regular file, truncated, or not safetensors.
+    """
+    problem = f"{str(path)[:300]}: the SAE's weights are not a complete safetensors file"
+    fh, size = _open_regular(path, "weights")
+    with fh:
+        try:
+            n = int.from_bytes(fh.read(8), "little")
+            if size < 8 or not 2 <= n <= min(MAX_HEADER_BYTES, size - 8):
+                raise InputError(f"{problem} (bad header length); {_RESAVE}")
+            header = json.loads(fh.read(n).decode("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise InputError(f"{problem} ({str(exc)[:200]}); {_RESAVE}") from None
+    if not isinstance(header, dict):
+        raise InputError(f"{problem}; {_RESAVE}")
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    try:
+        end = max((int(v["data_offsets"][1]) for v in tensors.values()), default=0)
+        shapes = {k: [int(d) for d in v["shape"]] for k, v in tensors.items()}
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise InputError(f"{problem} (malformed tensor table); {_RESAVE}") from None
+    if 8 + n + end > size:
+        raise InputError(f"{problem} (truncated: {size:,} bytes, needs {8 + n + end:,}); {_RESAVE}")
+    return shapes
+
+
+def check_sae_folder(path: str | Path) -> dict[str, Any]:
+    """Check, without loading it, that ``path`` holds an SAE saved by SAELens: a ``cfg.json`` object with
+    positive ``d_in`` and ``d_sae`` (and a residual-stream hook, if it names one) and complete
+    ``sae_weights.safetensors`` whose encoder and decoder have those sizes, and, when present, a
+    ``saescope.json`` object and document thresholds of ``d_sae`` values. Returns the config.
+
+    Raises:
+        InputError: any of that is missing or wrong (the message names the folder and what to do).
+    """
+    folder = Path(path)
+    name = str(folder)[:300]
+    try:
+        has_cfg = (folder / "cfg.json").exists()
+        has_weights = (folder / "sae_weights.safetensors").exists()
+    except OSError:
+        has_cfg = has_weights = False
+    if not has_cfg:
+        raise InputError(
+            f"{name} is not an SAE folder (no cfg.json); give a folder saved by SAELens "
+            "(cfg.json + sae_weights.safetensors), RELEASE:SAE_ID of a pretrained SAE, or 'default'"
+        )
+    cfg = read_json_object(folder / "cfg.json", "cfg.json")
+    d_in, d_sae = _positive_int(cfg, "d_in", folder), _positive_int(cfg, "d_sae", folder)
+    metadata = cfg.get("metadata")
+    hook = (metadata.get("hook_name") if isinstance(metadata, dict) else None) or cfg.get("hook_name")
+    if hook is not None:
+        if not isinstance(hook, str):
+            raise InputError(f"{name}: hook_name must be text, got {str(hook)[:50]!r}; {_RESAVE}")
+        try:
+            parse_hook_name(hook)
+        except InputError as exc:
+            raise InputError(f"{name}: {exc}") from None
+    if not has_weights:
+        raise InputError(f"{name} has cfg.json but no sae_weights.safetensors; {_RESAVE}")
+    shapes = _safetensors_header(folder / "sae_weights.safetensors")
+    expected = {"W_enc": [d_in, d_sae], "W_dec": [d_sae, d_in], "b_enc": [d_sae], "b_dec": [d_in]}
+    if "W_enc" not in shapes:
+        raise InputError(f"{name}: sae_weights.safetensors has no encoder (W_enc); {_RESAVE}")
+    wrong = [f"{k} is {shapes[k]}, cfg.json says {v}" for k, v in expected.items() if k in shapes and shapes[k] != v]
+    if wrong:
+        raise InputError(
+            f"{name}: the weights do not match cfg.json (d_in={d_in}, d_sae={d_sae}): {'; '.join(wrong)}; "
+            "fix cfg.json or re-save the SAE with SAELens"
+        )
+    if (folder / SAESCOPE_META_FILE).exists():
+        read_json_object(folder / SAESCOPE_META_FILE, SAESCOPE_META_FILE)
+    if (folder / THRESHOLDS_FILE).exists():
+        _check_thresholds(folder / THRESHOLDS_FILE, d_sae)
+    return cfg
+
+
 _PACK_LIMIT = 64 << 20
 """Largest encoder (bytes) copied into a packed oneDNN weight."""
+
+
+def _check_thresholds(path: Path, d_sae: int) -> None:
+    """Raises:
+    InputError: ``path`` is not a regular safetensors file with a ``thresholds`` tensor of ``d_sae`` values.
+    """
+    shapes = _safetensors_header(path)
+    if shapes.get("thresholds") != [d_sae]:
+        raise InputError(
+            f"{str(path)[:300]}: expected a 'thresholds' tensor of {d_sae} values, found {str(shapes)[:300]}; "
+            "delete the file or re-create it"
+        )
+
+
+def _load_thresholds(path: Path, d_sae: int, device: str) -> torch.Tensor:
+    """The per-latent document thresholds saved beside an SAE (one value per latent).
+
+    Raises:
+        InputError: the file is not a regular safetensors file with a ``thresholds`` tensor of ``d_sae`` values.
+    """
+    _check_thresholds(path, d_sae)
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))["thresholds"].float().to(device)
+    except Exception as exc:  # a corrupt file in a user's folder is bad input
+        raise InputError(
+            f"{str(path)[:300]}: cannot read the thresholds ({type(exc).__name__}: {str(exc)[:300]}); "
+            "delete the file or re-create it"
+        ) from exc
 
 
 class SparseAutoencoder:
@@ -115,25 +299,25 @@ class SparseAutoencoder:
         """Load ``cfg.json`` + ``sae_weights.safetensors`` (and saescope's optional extras) from a folder.
 
         Raises:
-            MissingAssetError: the folder or its files are missing.
+            InputError: the folder is not a complete SAE, or SAELens cannot load it (the message says which).
         """
         folder = Path(path)
-        if not (folder / "cfg.json").is_file() or not (folder / "sae_weights.safetensors").is_file():
-            raise MissingAssetError(
-                f"{folder} is not an SAELens SAE folder (needs cfg.json and sae_weights.safetensors)"
-            )
+        check_sae_folder(folder)
         from sae_lens import SAE
 
         # Weights may ship in half precision; on CPU they are computed in the reader's dtype choice.
-        sae = SAE.load_from_disk(str(folder), device=device, dtype=dtype or _local_dtype(device))
+        try:
+            sae = SAE.load_from_disk(str(folder), device=device, dtype=dtype or _local_dtype(device))
+        except Exception as exc:  # whatever SAELens cannot load from a user's folder is bad input
+            raise InputError(
+                f"{str(folder)[:300]}: SAELens cannot load this SAE ({type(exc).__name__}: {str(exc)[:300]}); {_RESAVE}"
+            ) from exc
         meta: dict[str, Any] = {}
-        if (folder / SAESCOPE_META_FILE).is_file():
-            meta = json.loads((folder / SAESCOPE_META_FILE).read_text(encoding="utf-8"))
+        if (folder / SAESCOPE_META_FILE).exists():
+            meta = read_json_object(folder / SAESCOPE_META_FILE, SAESCOPE_META_FILE)
         thresholds = None
-        if (folder / THRESHOLDS_FILE).is_file():
-            from safetensors.torch import load_file
-
-            thresholds = load_file(str(folder / THRESHOLDS_FILE))["thresholds"].float().to(device)
+        if (folder / THRESHOLDS_FILE).exists():
+            thresholds = _load_thresholds(folder / THRESHOLDS_FILE, int(sae.cfg.d_sae), device)
         model_name = getattr(getattr(sae.cfg, "metadata", None), "model_name", None)
         return cls(
             sae,

@@ -238,11 +238,14 @@ def correlations(ws: Workspace, req: CorrelationsRequest) -> CorrelationResult:
     docset = DocSet(req.dataset, req.where, req.sae)
     if req.column:
         r = resolve(ws, docset, min_docs=3)
+        r.column(req.column)  # an unknown column is refused before the SAE loads for its labels
         assoc = an.latent_metadata_association(
             r.X, r.meta.reset_index(drop=True), req.column, labels_for(ws, r.embedding), top_k=req.top_k
         )
         return CorrelationResult(kind="metadata", metadata=assoc)
     r = resolve(ws, docset, min_docs=2)
+    if req.latent is not None:
+        an.common.check_latent(req.latent, r.X.shape[1])  # before the SAE loads for its labels
     similar = None if req.dissimilar_labels is None else label_embeddings(ws, r.embedding)
     cooc = an.latent_cooccurrence(
         r.X,

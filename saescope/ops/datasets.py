@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, Field
 
 from saescope.errors import InputError
-from saescope.ops.files import IngestLimits, check_size, files_to_read, resolve_under_roots
+from saescope.ops.files import IngestLimits, check_size, files_to_read, local_path, resolve_under_roots
 from saescope.ops.jobs import EmbedJob
 from saescope.ops.requests import DescribeRequest, IngestRequest, ReadRequest
 from saescope.store.dataset import Dataset, Embedding, check_name
@@ -325,7 +324,7 @@ def ingest_documents(
     )
     if req.path is not None:
         if limits is None:
-            real = Path(req.path).expanduser().resolve()
+            real = local_path(req.path)
         else:
             real = resolve_under_roots(req.path, limits.roots)
             check_size(files_to_read(real, limits.roots), limits.max_bytes)

@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from saescope import analyses as an
-from saescope.errors import InputError
+from saescope.errors import InputError, clip
 from saescope.labels import LabelBook
 from saescope.ops.requests import DiffSpec
 from saescope.store.dataset import Embedding
@@ -67,7 +67,7 @@ class Resolved:
         """
         if name not in self.meta.columns:
             columns = [c for c in self.meta.columns if c != "doc_id"]
-            raise InputError(f"{self.docset.dataset} has no column {name!r}; columns: {columns}")
+            raise InputError(f"{self.docset.dataset} has no column {clip(name)!r}; columns: {columns}")
         return self.meta[name]
 
     def texts(self, ws: Workspace) -> list[str]:
@@ -170,7 +170,7 @@ def check_latents(latents: Sequence[int], d_sae: int) -> None:
     """
     bad = [i for i in latents if not 0 <= i < d_sae]
     if bad:
-        raise InputError(f"latents {[str(i)[:20] for i in bad[:5]]} are outside the SAE (0..{d_sae - 1})")
+        raise InputError(f"latents {[clip(str(i), 40) for i in bad[:5]]} are outside the SAE (0..{d_sae - 1})")
 
 
 def _side(name: str, r: Resolved, idx: IntArray, keys: np.ndarray | None = None) -> Side:
@@ -200,7 +200,7 @@ def _pair_index(r: Resolved, key: str) -> pd.Series:
     repeated = values[values.duplicated()]
     if len(repeated):
         raise InputError(
-            f"{r.docset.name}: key {key!r} repeats (e.g. {repeated.iloc[0]!r}); pairs must be unique. Filter each "
+            f"{r.docset.name}: key {clip(key)!r} repeats (e.g. {repeated.iloc[0]!r}); pairs must be unique. Filter each "
             "side to one document per key (e.g. where_a=\"model == 'x'\")"
         )
     return pd.Series(np.flatnonzero(present).astype(np.int64), index=values.to_numpy())
@@ -217,23 +217,25 @@ def resolve_sides(ws: Workspace, spec: DiffSpec) -> Sides:
     ra = resolve(ws, DocSet(spec.dataset_a, spec.where_a, spec.sae))
     rb = resolve(ws, DocSet(spec.b, spec.where_b, spec.sae))
     same_space(ra, rb)
-    labels = labels_for(ws, ra.embedding)
     if spec.mode == "paired":
         key = str(spec.pair_key)
         ka, kb = _pair_index(ra, key), _pair_index(rb, key)
         common = ka.index.intersection(kb.index, sort=False)
         if len(common) == 0:
-            raise InputError(f"no {key!r} value is shared by {ra.docset.name} and {rb.docset.name}; nothing to pair")
+            raise InputError(
+                f"no {clip(key)!r} value is shared by {ra.docset.name} and {rb.docset.name}; nothing to pair"
+            )
         keys = np.asarray(common, dtype=object)
         ia, ib = ka[common].to_numpy(), kb[common].to_numpy()
-        return Sides(spec, _side(ra.docset.name, ra, ia, keys), _side(rb.docset.name, rb, ib, keys), labels)
+        a, b = _side(ra.docset.name, ra, ia, keys), _side(rb.docset.name, rb, ib, keys)
+        return Sides(spec, a, b, labels_for(ws, ra.embedding))
     if spec.dataset_a == spec.b:
         overlap = np.intersect1d(ra.rows, rb.rows)
         if len(overlap):
             log.warning("%d documents are in both sets", len(overlap))
     a = _side(ra.docset.name, ra, np.arange(len(ra.rows)))
     b = _side(rb.docset.name, rb, np.arange(len(rb.rows)))
-    return Sides(spec, a, b, labels)
+    return Sides(spec, a, b, labels_for(ws, ra.embedding))
 
 
 def _one_vs_many(ws: Workspace, spec: DiffSpec) -> Sides:
@@ -245,10 +247,10 @@ def _one_vs_many(ws: Workspace, spec: DiffSpec) -> Sides:
     target = str(spec.target)
     groups = sorted(set(values[present].tolist()))
     if target not in groups:
-        raise InputError(f"{spec.column!r} has no value {target!r}; values: {groups[:30]}")
+        raise InputError(f"{clip(str(spec.column))!r} has no value {clip(target)!r}; values: {groups[:30]}")
     others = [g for g in groups if g != target]
     if not others:
-        raise InputError(f"{spec.column!r} has only the value {target!r}; nothing to compare against")
+        raise InputError(f"{clip(str(spec.column))!r} has only the value {clip(target)!r}; nothing to compare against")
     if not present.all():
         log.warning("%d documents have no %r value and are left out", int((~present).sum()), spec.column)
     in_a = present & (values == target)

@@ -13,7 +13,7 @@ from saescope.embed.engine import EmbedConfig
 from saescope.ops.files import resolve_under_roots
 from saescope.ops.requests import EmbedRequest
 from saescope.store.dataset import EmbeddingManifest, ShardProgress
-from saescope.workspace import DEFAULT, SAEChoice, Workspace
+from saescope.workspace import DEFAULT, SAEChoice, Workspace, path_exists
 
 
 def sae_choice(req: EmbedRequest, *, fallback: str = DEFAULT, roots: Sequence[Path] | None = None) -> SAEChoice:
@@ -26,7 +26,7 @@ def sae_choice(req: EmbedRequest, *, fallback: str = DEFAULT, roots: Sequence[Pa
     spec = (req.sae or fallback).strip()
     if roots is None or req.sae_release or req.sae_id:
         return SAEChoice.parse(spec, req.sae_release, req.sae_id)
-    if spec == DEFAULT or (":" in spec and not Path(spec).exists()):
+    if spec == DEFAULT or (":" in spec and not path_exists(Path(spec))):
         return SAEChoice.parse(spec)
     if spec == fallback:
         return SAEChoice.folder(Path(spec).expanduser().resolve())

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from saescope import analyses as an
-from saescope.analyses.common import render_table
+from saescope.analyses.common import check_latent, render_table
 from saescope.ops.docsets import labels_for
 from saescope.ops.encoder import encode, label_embeddings
 from saescope.ops.requests import ExplainRequest, FeatureRequest, SearchFeaturesRequest, TopFeaturesRequest
@@ -129,6 +129,7 @@ def feature_details(ws: Workspace, req: FeatureRequest) -> FeatureDetails:
         NotFoundError: unknown dataset or no embedding.
     """
     emb, matrix = ws.matrix(req.dataset, req.sae)
+    check_latent(req.latent, matrix.shape[1])  # before the SAE loads for its labels
     ds = ws.dataset(req.dataset)
     doc_ids = ds.documents(["doc_id"])["doc_id"].to_numpy()
     book = labels_for(ws, emb)

@@ -27,20 +27,51 @@ def _changed(path: Path | str, exc: OSError) -> InputError:
     return InputError(f"{str(path)[:300]} cannot be read ({exc.strerror or exc}); check the path, or try again")
 
 
+def _expanded(path: str) -> Path:
+    """``path`` with ``~`` expanded.
+
+    Raises:
+        InputError: a NUL character, or ``~user`` for a user who does not exist.
+    """
+    if "\x00" in path:
+        raise InputError(f"{path[:300]!r} contains a NUL character, which no file name can hold; check the path")
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        raise InputError(f"{path[:300]}: cannot expand '~' (no such user); write the full path") from None
+
+
+def local_path(path: str) -> Path:
+    """``path`` (a person's, read without roots) made absolute, ``~`` expanded and symlinks resolved.
+
+    Raises:
+        InputError: an empty path, a NUL character, an unknown ``~user``, or a path the system refuses (too
+            long, a loop of links...).
+    """
+    if not path.strip():
+        raise InputError("give a path: a .jsonl/.csv/.parquet file or a folder of .txt files")
+    try:
+        return _expanded(path).resolve()
+    except OSError as exc:
+        raise _changed(path, exc) from exc
+    except RuntimeError:  # a loop of symbolic links
+        raise InputError(f"{path[:300]}: a loop of symbolic links; check the path") from None
+
+
 def resolve_under_roots(path: str, roots: Sequence[Path]) -> Path:
     """``path`` (relative paths are taken from the first root) resolved, symlinks followed, if it lies
     under one of ``roots``. The files are checked again when they are opened (``IngestOptions.roots``),
     since a link may be swapped in between.
 
     Raises:
-        InputError: no roots, an empty path, the path does not exist or cannot be resolved, or it (or where a
+        InputError: no roots, an empty path or one with a NUL character, the path does not exist or cannot be resolved, or it (or where a
             symlink in it points) is outside them.
     """
     if not roots:
         raise InputError("this server reads no files (no --root given); pass the documents inline instead")
     if not path.strip():
         raise InputError(f"give a path: a file or folder under the allowed roots {[str(r) for r in roots]}")
-    raw = Path(path).expanduser()
+    raw = _expanded(path)
     candidate = raw if raw.is_absolute() else roots[0] / raw
     try:
         real = candidate.resolve(strict=True)

@@ -62,7 +62,8 @@ def _argument(name: str, info: FieldInfo) -> inspect.Parameter:
 
 
 def mcp_tool(fn: ToolFn, state: ServerState) -> Tool:
-    """The MCP tool for ``fn``: arguments from its request type's fields, errors as ``is_error`` results."""
+    """The MCP tool for ``fn``: arguments from its request type's fields (unknown ones refused), errors as
+    ``is_error`` results."""
     meta: ToolMeta = fn.__tool_meta__  # type: ignore[attr-defined]
     hints = get_type_hints(fn)
     request: type[Request] | None = hints.get("req")
@@ -87,4 +88,9 @@ def mcp_tool(fn: ToolFn, state: ServerState) -> Tool:
     call.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
     call.__annotations__ = {**{p.name: p.annotation for p in params}, "return": returns}
     del call.__wrapped__  # the SDK must read the request's fields, not fn's own signature
-    return Tool.from_function(call, name=fn.__name__, title=meta.title, annotations=meta.annotations)
+    made = Tool.from_function(call, name=fn.__name__, title=meta.title, annotations=meta.annotations)
+    # The SDK drops arguments it does not know; a misspelt or operator-only one must be an error instead.
+    arguments = made.fn_metadata.arg_model
+    arguments.model_config["extra"] = "forbid"
+    arguments.model_rebuild(force=True)
+    return made

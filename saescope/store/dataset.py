@@ -33,7 +33,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import BaseModel, Field, ValidationError
 
-from saescope.errors import InputError, NotFoundError, SaescopeError
+from saescope.errors import InputError, NotFoundError, SaescopeError, clip
 from saescope.paths import data_home
 from saescope.store.shards import atomic_write_json, read_shard, write_shard
 
@@ -73,7 +73,7 @@ def check_name(name: str) -> str:
     """
     if not _NAME.match(name or ""):
         raise InputError(
-            f"invalid dataset name {name!r}: use 1-64 letters, digits, '_', '.', '-', starting with a letter or digit"
+            f"invalid dataset name {clip(name)!r}: use 1-64 letters, digits, '_', '.', '-', starting with a letter or digit"
         )
     return name
 
@@ -370,7 +370,7 @@ class Dataset:
             known = ["doc_id", "text", *self.info.columns]
             bad = [c for c in columns if c not in known]
             if bad:
-                raise InputError(f"{self.name} has no column(s) {bad}; columns: {known}")
+                raise InputError(f"{self.name} has no column(s) {[clip(c) for c in bad]}; columns: {known}")
             cols = ["doc_id", *[c for c in columns if c != "doc_id"]]
         return pd.read_parquet(self.path / "documents.parquet", columns=cols)
 
@@ -389,7 +389,8 @@ class Dataset:
         pos = index.get_indexer(list(doc_ids))
         missing = [d for d, p in zip(doc_ids, pos, strict=True) if p < 0]
         if missing:
-            raise NotFoundError(f"{self.name} has no document(s) {missing[:10]}; ids look like {list(ids[:3])}")
+            missing = [clip(str(d)) for d in missing[:10]]
+            raise NotFoundError(f"{self.name} has no document(s) {missing}; ids look like {list(ids[:3])}")
         return np.asarray(pos, dtype=np.int64)
 
     def embeddings(self) -> list[Embedding]:
@@ -439,7 +440,7 @@ class Dataset:
             hint = f"; it has: {have}" if have else "; run `saescope embed` first"
             raise NotFoundError(
                 f"{self.name} has no {'complete ' if complete else ''}embedding"
-                f"{f' with SAE {sae_id!r}' if sae_id else ''}{hint}"
+                f"{f' with SAE {clip(sae_id)!r}' if sae_id else ''}{hint}"
             )
         raise NotFoundError(f"{self.name} has several embeddings; choose one by SAE id or key: {have}")
 
@@ -601,7 +602,7 @@ class Store:
         if not _NAME.match(name or "") or not (path / "dataset.json").is_file():
             known = self.names()
             raise NotFoundError(
-                f"unknown dataset {name!r}; known datasets: {known if known else 'none yet (ingest one first)'}"
+                f"unknown dataset {clip(name)!r}; known datasets: {known if known else 'none yet (ingest one first)'}"
             )
         return Dataset(path)
 

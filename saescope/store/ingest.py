@@ -24,7 +24,7 @@ from typing import IO, Any, BinaryIO, cast
 import numpy as np
 import pandas as pd
 
-from saescope.errors import InputError
+from saescope.errors import InputError, clip
 
 MAX_DOC_CHARS = 2_000_000
 MAX_REPORTED = 12
@@ -126,9 +126,16 @@ def read_documents(path: Path, options: IngestOptions | None = None) -> tuple[pd
     """
     opts = options or IngestOptions()
     _check_options(opts)
-    if not path.exists():
-        raise InputError(f"{path} does not exist")
-    fmt = opts.format or guess_format(path)
+    try:
+        if not path.exists():
+            raise InputError(f"{str(path)[:300]} does not exist")
+        mode = path.stat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise _not_regular(path, mode)  # before its name is taken for a format (checked again when opened)
+        fmt = opts.format or guess_format(path)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"{str(path)[:300]} cannot be read ({reason}); check the path") from None
     budget = _Budget(str(path), opts.max_bytes, opts.roots)
     if fmt == "jsonl":
         rows = _jsonl_rows(path, budget, _max_line_bytes(opts))
@@ -174,13 +181,13 @@ def _check_options(opts: IngestOptions) -> None:
             positive whole number.
     """
     if not isinstance(opts.text_column, str) or not opts.text_column:
-        raise InputError(f"text_column must be a field name, got {opts.text_column!r}")
+        raise InputError(f"text_column must be a field name, got {clip(opts.text_column)!r}")
     if opts.id_column is not None:
         if not isinstance(opts.id_column, str) or not opts.id_column:
             raise InputError(f"id_column must be a field name or omitted, got {opts.id_column!r}")
         if opts.id_column == opts.text_column:
             raise InputError(
-                f"id_column and text_column are both {opts.text_column!r}: a document's id cannot be its text. "
+                f"id_column and text_column are both {clip(opts.text_column)!r}: a document's id cannot be its text. "
                 "Name the field with ids as id_column (CLI: --id-column), or omit it to number the documents 0, 1, ..."
             )
     for name in ("max_doc_chars", "max_bytes"):
@@ -626,12 +633,12 @@ def _build_table(source: str, rows: list[Row], opts: IngestOptions) -> tuple[pd.
         n_objects += 1
         seen_columns.update(str(k) for k in rec)
         if opts.text_column not in rec:
-            _problem(problems, report, opts, where, f"no {opts.text_column!r} field")
+            _problem(problems, report, opts, where, f"no {clip(opts.text_column)!r} field")
             continue
         n_with_text += 1
         text = rec[opts.text_column]
         if not isinstance(text, str):
-            _problem(problems, report, opts, where, f"{opts.text_column!r} is {type(text).__name__}, not text")
+            _problem(problems, report, opts, where, f"{clip(opts.text_column)!r} is {type(text).__name__}, not text")
             continue
         if not text.strip():
             _problem(problems, report, opts, where, "empty or whitespace-only document")
@@ -654,7 +661,7 @@ def _build_table(source: str, rows: list[Row], opts: IngestOptions) -> tuple[pd.
     if rows and n_objects == len(rows) and not n_with_text:
         cols = sorted(seen_columns)
         raise InputError(
-            f"{source}: no column {opts.text_column!r}; available columns: {cols}. "
+            f"{source}: no column {clip(opts.text_column)!r}; available columns: {cols}. "
             "Choose the text column with text_column= (CLI: --text-column)."
         )
     if not records and report.skipped:

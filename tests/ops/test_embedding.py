@@ -18,12 +18,22 @@ from saescope.workspace import SAEChoice, Workspace
 PRETRAINED = "gemma-scope-2b-pt-res-canonical:layer_20/width_16k/canonical"
 
 
+def mark_sae_folder(folder: Path) -> None:
+    """What makes a folder an SAELens SAE for the checks made before loading: a cfg.json with d_in and d_sae,
+    and a safetensors file whose encoder has those sizes (the weights themselves are never read here)."""
+    import json
+
+    (folder / "cfg.json").write_text(json.dumps({"d_in": 4, "d_sae": 8}), encoding="utf-8")
+    header = json.dumps({"W_enc": {"dtype": "F32", "shape": [4, 8], "data_offsets": [0, 128]}}).encode()
+    (folder / "sae_weights.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + bytes(128))
+
+
 def test_sae_choice_with_roots(tmp_path: Path) -> None:
     allowed, outside = tmp_path / "allowed", tmp_path / "outside"
     (allowed / "saes" / "mine").mkdir(parents=True)
     outside.mkdir()
     for folder in (allowed / "saes" / "mine", outside):
-        (folder / "cfg.json").write_text("{}", encoding="utf-8")  # what marks an SAELens folder
+        mark_sae_folder(folder)
     roots = [allowed]
     with pytest.raises(InputError, match="outside the allowed roots"):
         ops.sae_choice(EmbedRequest.build(dataset="d", sae=str(outside)), roots=roots)
@@ -52,7 +62,7 @@ def test_sae_choice_with_roots(tmp_path: Path) -> None:
 def test_sae_choice_without_roots(tmp_path: Path) -> None:
     anywhere = tmp_path / "anywhere"
     anywhere.mkdir()
-    (anywhere / "cfg.json").write_text("{}", encoding="utf-8")
+    mark_sae_folder(anywhere)
     assert ops.sae_choice(EmbedRequest.build(dataset="d", sae=str(anywhere))) == SAEChoice(path=str(anywhere))
     assert ops.sae_choice(EmbedRequest.build(dataset="d", sae="default")) == SAEChoice()
     assert ops.sae_choice(EmbedRequest.build(dataset="d")) == SAEChoice()
