@@ -70,8 +70,8 @@ def _local_dtype(device: str) -> str | None:
 
 MAX_CFG_BYTES = 1 << 20
 """Largest ``cfg.json`` (or ``saescope.json``) read from an SAE folder."""
-MAX_HEADER_BYTES = 100 << 20
-"""Largest safetensors header read (the format's own limit)."""
+MAX_HEADER_BYTES = 8 << 20
+"""Largest safetensors header read from an SAE folder (an SAE's is a few kB; the format allows 100 MB)."""
 _RESAVE = "re-save it with SAELens (sae.save_model(folder)) or give another SAE folder"
 
 
