@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from saescope.ops.analyses import cluster, correlations, diff, retrieve, trend
     from saescope.ops.datasets import describe_dataset, ingest_documents, list_datasets, read_documents_by_id
-    from saescope.ops.embedding import embed_dataset, sae_choice
+    from saescope.ops.embedding import embed_config, embed_dataset, sae_choice
     from saescope.ops.features import explain_document, feature_details, search_features, top_features
     from saescope.ops.llm_steps import label_latents, summarise_diff, verify_hypothesis
 
@@ -30,6 +30,7 @@ _WHERE = {
     "ingest_documents": "datasets",
     "embed_dataset": "embedding",
     "sae_choice": "embedding",
+    "embed_config": "embedding",
     "diff": "analyses",
     "correlations": "analyses",
     "cluster": "analyses",
@@ -49,6 +50,7 @@ __all__ = [
     "correlations",
     "describe_dataset",
     "diff",
+    "embed_config",
     "embed_dataset",
     "explain_document",
     "feature_details",

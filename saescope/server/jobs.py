@@ -36,16 +36,18 @@ class JobManager:
 
     def __init__(self) -> None:
         self._jobs: dict[str, EmbedJob] = {}
+        self._keys: dict[str, str] = {}
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple[str, JobWork]] = queue.Queue()
         self._ids = itertools.count(1)
         self._worker: threading.Thread | None = None
 
-    def submit(self, dataset: str, sae: str, docs_total: int, work: JobWork) -> EmbedJob:
-        """Queue ``work``; an unfinished job for the same dataset and SAE is returned instead of a second one."""
+    def submit(self, dataset: str, sae: str, docs_total: int, work: JobWork, *, key: str | None = None) -> EmbedJob:
+        """Queue ``work``; an unfinished job for the same dataset and SAE (the same ``key`` when given, e.g. the
+        resolved SAE, so two spellings of one folder are one job) is returned instead of a second one."""
         with self._lock:
-            for job in self._jobs.values():
-                if job.active and job.dataset == dataset and job.sae == sae:
+            for job_id, job in self._jobs.items():
+                if job.active and job.dataset == dataset and self._keys.get(job_id, job.sae) == (key or sae):
                     return job.model_copy()
             job = EmbedJob(
                 job_id=f"embed-{next(self._ids)}",
@@ -56,6 +58,7 @@ class JobManager:
                 submitted=_now(),
             )
             self._jobs[job.job_id] = job
+            self._keys[job.job_id] = key or sae
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(target=self._run, name="saescope-embed", daemon=True)
                 self._worker.start()
@@ -115,11 +118,11 @@ class JobManager:
 
 
 def _explain(exc: Exception) -> str:
-    from saescope.errors import SaescopeError
+    from saescope.errors import SaescopeError, clip
 
     if isinstance(exc, SaescopeError):
         return str(exc)
     return (
-        f"{type(exc).__name__}: {exc}. Shards finished so far are kept: call embed_dataset again with the "
+        f"{type(exc).__name__}: {clip(str(exc), 2000)}. Shards finished so far are kept: call embed_dataset again with the "
         "same settings to resume."
     )

@@ -13,7 +13,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, CreateMessageRequest, InputRequiredResult, TextContent
 from pydantic import BaseModel
 
-from saescope.errors import SaescopeError
+from saescope.errors import SaescopeError, clip
 from saescope.llm.ledger import CostLedger, MeteredProvider
 from saescope.llm.providers import (
     ChatReply,
@@ -172,9 +172,11 @@ def tool_error(exc: BaseException) -> ToolError:
     if isinstance(exc, SaescopeError):
         return ToolError(str(exc))
     if isinstance(exc, ValueError):
-        return ToolError(str(exc))
+        # Often a bad value met below the library's own checks; logged in full in case it is a bug instead.
+        log.warning("a tool failed on a value error", exc_info=exc)
+        return ToolError(f"invalid value: {clip(str(exc), 2000)}")
     log.exception("unexpected error in a tool", exc_info=exc)
     return ToolError(
-        f"internal error ({type(exc).__name__}: {exc}); this is a bug in saescope, and the server's "
-        "log (stderr) has the traceback. Other tools still work."
+        f"internal error ({type(exc).__name__}: {clip(str(exc), 2000)}); this is a bug in saescope, and the "
+        "server's log (stderr) has the traceback. Other tools still work."
     )

@@ -60,7 +60,7 @@ async def embed_dataset(state: ServerState, req: EmbedRequest) -> CallToolResult
     meanwhile. Calling it again for the same dataset and settings returns the running job, or resumes an
     interrupted one where it stopped; once complete, it returns immediately."""
     config = state.config
-    choice = ops.sae_choice(req, fallback=config.sae, roots=config.roots)
+    choice = await state.run(lambda: ops.sae_choice(req, fallback=config.sae, roots=config.roots))
     n_docs = (await state.run(lambda: state.ws.dataset(req.dataset))).info.n_docs
     ws = state.ws
 
@@ -71,7 +71,8 @@ async def embed_dataset(state: ServerState, req: EmbedRequest) -> CallToolResult
         # No lock on the reader: token-evidence calls share it with the job meanwhile (see state.Lock).
         return ops.embed_dataset(ws, req, choice, progress=report).key
 
-    return state.result(state.jobs.submit(req.dataset, req.sae or config.sae, n_docs, work))
+    key = f"{choice.cache_key}|{ops.embed_config(req).as_dict()}"
+    return state.result(state.jobs.submit(req.dataset, req.sae or config.sae, n_docs, work, key=key))
 
 
 @tool("Embedding job status", READ_ONLY)
