@@ -60,11 +60,22 @@ async def test_find_trends_over_mcp_matches_the_operation(data: Data) -> None:
     assert not out.is_error and out.structured_content == direct.model_dump(mode="json")
 
 
-def test_trend_page_draws_one_panel_per_row_and_escapes_text(data: Data) -> None:
-    from saescope.report import trend_html
+def test_trend_report_draws_one_panel_per_row_and_escapes_text(data: Data) -> None:
+    from saescope.ops.reports import trend_report
+    from saescope.report import render_html
 
-    res = ops.trend(data.ws, TrendRequest(dataset="reviews", column="pair", n_bins=3, min_support=2, top_k=4))
-    hostile = res.trend.model_copy(update={"groups": ["<script>alert(1)</script>", *res.trend.groups[1:]]})
-    page = trend_html(hostile, title="t <b>", source="saescope trend reviews --column pair")
-    assert page.count('class="multiple"') == len(res.trend.rows) > 0
+    req = TrendRequest(dataset="reviews", column="pair", n_bins=3, min_support=2, top_k=4)
+    res = ops.trend(data.ws, req)
+    report = trend_report(data.ws, req, res, command="saescope trend reviews --column pair")
+    assert len(report.chart.series) == len(res.trend.rows) > 0 and report.cards
+    hostile = report.model_copy(
+        update={
+            "title": "t <b>",
+            "chart": report.chart.model_copy(
+                update={"groups": ["<script>alert(1)</script>", *report.chart.groups[1:]]}
+            ),
+        }
+    )
+    page = render_html(hostile)
+    assert page.count('class="multiple"') == len(res.trend.rows)
     assert "<script>" not in page and "&lt;script&gt;" in page and "t &lt;b&gt;" in page
