@@ -87,7 +87,7 @@ def _bars(chart: Chart, width: int = 1000) -> str:
         f'viewBox="0 0 {width} {height}" font-size="12"><title>{_e(chart.title)}</title>',
         f'<text x="{left}" y="16" font-weight="600">{_e(chart.title)}</text>',
         f'<line x1="{x(0):.1f}" y1="{top - 6}" x2="{x(0):.1f}" y2="{height - 24}" stroke="#718096"/>',
-        f'<text x="{left}" y="{height - 6}" fill="#4a5568">{_e(chart.axis)}</text>',
+        f'<text x="{width - right}" y="{height - 6}" text-anchor="end" fill="#4a5568">{_e(chart.axis if len(chart.axis) <= 150 else chart.axis[:149] + "…")}</text>',
         f'<text x="{x(lo_v):.1f}" y="{height - 20}" text-anchor="start" fill="#4a5568">{lo_v:+.2f}</text>',
         f'<text x="{x(hi_v):.1f}" y="{height - 20}" text-anchor="end" fill="#4a5568">{hi_v:+.2f}</text>',
     ]
