@@ -4,11 +4,10 @@ the trend, retrieval and cost."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, Field
 
 from evals.methods import Cost
+from evals.records import Environment
 
 
 class RealSettings(BaseModel):
@@ -133,27 +132,11 @@ class RetrievalRecord(BaseModel):
     sae_latents: list[str]
 
 
-class RealEnvironment(BaseModel):
-    command: str
-    started: str
-    wall_seconds: float
-    python: str
-    platform: str
-    cpus: int
-    versions: dict[str, str]
-    dataset: str
-    home: str
-    n_docs: int
-    reader: dict[str, Any]
-    sae: dict[str, Any]
-    embed_config: dict[str, Any]
-    embed_seconds: float = Field(description="embedding time in this run (0 when the embedding was reused)")
+class RealEnvironment(Environment):
+    """The run's :class:`~evals.records.Environment`, with what the real-response eval adds."""
+
     embed_seconds_total: float = Field(default=0.0, description="embedding time of this dataset over all runs")
-    embed_seconds_per_1k_tokens: float | None
-    tokens_total: int
     truncated_docs: int = Field(description="answers that were shortened to max_chars")
-    price_table_date: str
-    price: dict[str, float] | None
     dense_seconds: float = Field(description="encoding every document with MiniLM once, for retrieval")
 
 

@@ -31,8 +31,6 @@ import hashlib
 import json
 import logging
 import os
-import platform
-import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -64,6 +62,7 @@ from evals.real_records import (
     TopLatent,
     TrendResultRecord,
 )
+from evals.records import run_environment
 from evals.retrieval import full_order
 from saescope.ops.requests import DiffSpec
 
@@ -986,12 +985,6 @@ def config_from_args(args: argparse.Namespace) -> RealConfig:
     )
 
 
-def _versions() -> dict[str, str]:
-    from evals.run import _versions as versions
-
-    return versions()
-
-
 def main(argv: Sequence[str] | None = None, *, cases: Sequence[CaseSpec] | None = None) -> int:
     """The command line; ``cases`` replaces the selected cases (for callers that build their own)."""
     logging.basicConfig(level=logging.WARNING)
@@ -1091,23 +1084,11 @@ def main(argv: Sequence[str] | None = None, *, cases: Sequence[CaseSpec] | None 
     if "retrieval" not in skip:
         retrieval, dense_seconds = run_retrieval(ctx, cfg.seed)
         _say(f"retrieval: {len(retrieval)} detectors")
-    sae = ws.sae_of(emb)
     env = RealEnvironment(
-        command=shlex.join(
-            [Path(sys.executable).name, "-m", "evals.real_responses", *(argv if argv is not None else sys.argv[1:])]
-        ),
-        started=started.isoformat(timespec="seconds"),
-        wall_seconds=time.perf_counter() - t_start,
-        python=platform.python_version(),
-        platform=platform.platform(),
-        cpus=os.cpu_count() or 0,
-        versions=_versions(),
+        **run_environment("evals.real_responses", argv, started, t_start, ws.sae_of(emb), manifest),
         dataset=name,
         home=str(home),
         n_docs=len(docs),
-        reader=manifest.spec.reader,
-        sae={"id": sae.id, "d_sae": sae.d_sae, **{k: v for k, v in manifest.spec.sae.items() if k != "source"}},
-        embed_config=manifest.spec.config,
         embed_seconds=embed_seconds,
         embed_seconds_total=embed_seconds_total,
         embed_seconds_per_1k_tokens=rate,

@@ -3,12 +3,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from evals.methods import Cost, LatentScore
 from evals.retrieval import ClusterScore, RetrievalScore
+
+if TYPE_CHECKING:
+    from saescope.embed.sae import SparseAutoencoder
+    from saescope.store.dataset import EmbeddingManifest
 
 
 class Settings(BaseModel):
@@ -78,6 +91,42 @@ class Environment(BaseModel):
     tokens_total: int
     price_table_date: str
     price: dict[str, float] | None
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a run's numbers depend on."""
+    out = {}
+    for pkg in ("saescope", "torch", "transformers", "sae-lens", "numpy", "scikit-learn", "mcp", "openai"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "missing"
+    return out
+
+
+def run_environment(
+    module: str,
+    argv: Sequence[str] | None,
+    started: datetime,
+    t_start: float,
+    sae: SparseAutoencoder,
+    manifest: EmbeddingManifest,
+) -> dict[str, Any]:
+    """The :class:`Environment` fields every eval fills the same way: the command, the machine, the versions,
+    and the reader, SAE and settings of the embedding."""
+    args = argv if argv is not None else sys.argv[1:]
+    return {
+        "command": shlex.join([Path(sys.executable).name, "-m", module, *args]),
+        "started": started.isoformat(timespec="seconds"),
+        "wall_seconds": time.perf_counter() - t_start,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count() or 0,
+        "versions": package_versions(),
+        "reader": manifest.spec.reader,
+        "sae": {"id": sae.id, "d_sae": sae.d_sae, **{k: v for k, v in manifest.spec.sae.items() if k != "source"}},
+        "embed_config": manifest.spec.config,
+    }
 
 
 class RunResults(BaseModel):

@@ -15,14 +15,11 @@ import argparse
 import json
 import logging
 import os
-import platform
-import shlex
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +37,7 @@ from evals.methods import (
     sae_summarise,
     score_latents,
 )
-from evals.records import CaseResult, Environment, RunResults, Settings
+from evals.records import CaseResult, Environment, RunResults, Settings, run_environment
 from evals.report import write_report
 from evals.retrieval import ClusterScore, RetrievalScore, cluster_score, retrieval_score
 from saescope import analyses as an
@@ -62,16 +59,6 @@ def recovered(case: Case, score: LatentScore, settings: Settings) -> bool:
     if case.two_sided:
         return score.mcc >= settings.mcc_min
     return score.diff < 0 and score.f1 >= settings.f1_min
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("saescope", "torch", "transformers", "sae-lens", "numpy", "scikit-learn", "mcp", "openai"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "missing"
-    return out
 
 
 def _say(msg: str) -> None:
@@ -349,21 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"clustering: {len(clustering)} axes")
     sae = ws.sae_of(emb)
     env = Environment(
-        command=shlex.join(
-            [Path(sys.executable).name, "-m", "evals.run", *(argv if argv is not None else sys.argv[1:])]
-        ),
-        started=started.isoformat(timespec="seconds"),
-        wall_seconds=time.perf_counter() - t_start,
-        python=platform.python_version(),
-        platform=platform.platform(),
-        cpus=os.cpu_count() or 0,
-        versions=_versions(),
+        **run_environment("evals.run", argv, started, t_start, sae, manifest),
         dataset=name,
         home=str(home),
         n_docs=len(bench.documents),
-        reader=manifest.spec.reader,
-        sae={"id": sae.id, "d_sae": sae.d_sae, **{k: v for k, v in manifest.spec.sae.items() if k != "source"}},
-        embed_config=manifest.spec.config,
         embed_seconds=embed_seconds,
         embed_seconds_per_1k_tokens=rate,
         tokens_total=int(n_tokens.sum()),
