@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 from pydantic import BaseModel, Field
 
 from saescope.analyses import Clustering
@@ -112,7 +113,7 @@ class _Group:
     dataset: str
     rows: np.ndarray
     doc_ids: np.ndarray
-    X: object
+    X: sp.csr_matrix
     show: bool = True
 
 
@@ -162,7 +163,7 @@ def _cards(
         if not g.show:
             continue
         top = top_rows_per_column(g.X, list(latents), n_docs)
-        col = g.X.tocsc()  # type: ignore[attr-defined]
+        col = g.X.tocsc()
         for lat, rows in top.items():
             for r in rows:
                 doc = str(g.doc_ids[r])
@@ -186,8 +187,8 @@ def _cards(
         rec = book.get(int(lat))
         freqs = []
         for g in groups:
-            n = int(g.X.shape[0])  # type: ignore[attr-defined]
-            count = int((g.X[:, [int(lat)]] > 0).sum())  # type: ignore[index]
+            n = int(g.X.shape[0])
+            count = int((g.X[:, [int(lat)]] > 0).sum())
             freqs.append(SideFrequency(side=g.name, count=count, n=n, freq=count / n if n else 0.0))
         docs = []
         for g, doc, act in picks[int(lat)]:
