@@ -95,16 +95,15 @@ def pick_device(device: str | None = None) -> str:
 
 
 def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU computes bfloat16 matmuls natively (AVX512-BF16 or AMX), so bf16 beats fp32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+    """Whether bfloat16 should be used on this CPU: measured faster than float32 by a margin, or asked for with
+    ``SAESCOPE_CPU_DTYPE`` (see :mod:`saescope.embed.dtype_probe`; its ``cpu_info`` reads the CPU's flags)."""
+    from saescope.embed.dtype_probe import cpu_dtype
+
+    return cpu_dtype().dtype == "bfloat16"
 
 
 def default_dtype(device: str) -> str:
-    """bf16 on GPUs and on CPUs with native bf16 (measured 1.6x faster than fp32 here); fp32 otherwise."""
+    """bf16 on GPUs; on CPUs the measured faster of bf16 and fp32 (:func:`cpu_has_fast_bf16`); fp32 elsewhere."""
     if device == "cuda" or (device == "cpu" and cpu_has_fast_bf16()):
         return "bfloat16"
     return "float32"
@@ -142,8 +141,8 @@ class Reader:
         model: a Hugging Face model id or a local folder.
         layer: the block whose output (``blocks.{layer}.hook_resid_post``) is read.
         device: ``cuda``, ``cpu``, ``mps``; chosen automatically when omitted.
-        dtype: ``float32``, ``bfloat16`` or ``float16``; by default bf16 on GPU and on CPUs with native
-            bf16 instructions, fp32 otherwise (see :func:`default_dtype`).
+        dtype: ``float32``, ``bfloat16`` or ``float16``; by default bf16 on GPU and on CPUs where bf16
+            matmuls measure faster than fp32, fp32 otherwise (see :func:`default_dtype`).
         fused: run Llama-style decoders with :class:`~saescope.embed.fused.FusedDecoder` (same function,
             less overhead); ``False`` always uses the Hugging Face forward. By default on, unless the
             environment sets ``SAESCOPE_FUSED=0``.
