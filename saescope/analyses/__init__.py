@@ -26,6 +26,7 @@ from saescope.analyses.correlations import (
     latent_metadata_association,
     spearman_columns,
 )
+from saescope.analyses.cross import CrossCooccurrence, CrossPair, cross_cooccurrence
 from saescope.analyses.diff import (
     DiffRow,
     OneVsMany,
@@ -70,6 +71,8 @@ __all__ = [
     "Cooccurrence",
     "CooccurrencePair",
     "CorrelationRow",
+    "CrossCooccurrence",
+    "CrossPair",
     "DiffRow",
     "DocActivation",
     "DocumentExplanation",
@@ -97,6 +100,7 @@ __all__ = [
     "adjusted_rand",
     "cluster_dense",
     "cluster_documents",
+    "cross_cooccurrence",
     "diff_one_vs_many",
     "diff_paired",
     "diff_sets",

@@ -17,7 +17,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from saescope import analyses as an
-from saescope.errors import InputError
+from saescope.errors import InputError, clip
 from saescope.ops.docsets import DocSet, Resolved, check_latents, key_text, labels_for, resolve, resolve_sides
 from saescope.ops.encoder import axis_scores, encode, label_embeddings
 from saescope.ops.requests import (
@@ -55,12 +55,15 @@ class DiffResult(BaseModel):
 class CorrelationResult(BaseModel):
     """Latent co-occurrence (no column given) or latents that track a metadata column."""
 
-    kind: Literal["cooccurrence", "metadata"]
+    kind: Literal["cooccurrence", "metadata", "cross"]
     cooccurrence: an.Cooccurrence | None = None
     metadata: an.MetadataAssociation | None = None
+    cross: an.CrossCooccurrence | None = Field(
+        default=None, description="with against: pairs (latent of the dataset, latent of the against dataset)"
+    )
 
     def to_text(self) -> str:
-        inner = self.cooccurrence or self.metadata
+        inner = self.cooccurrence or self.metadata or self.cross
         return inner.to_text() if inner is not None else "(empty)"
 
 
@@ -243,6 +246,8 @@ def correlations(ws: Workspace, req: CorrelationsRequest) -> CorrelationResult:
             r.X, r.meta.reset_index(drop=True), req.column, labels_for(ws, r.embedding), top_k=req.top_k
         )
         return CorrelationResult(kind="metadata", metadata=assoc)
+    if req.against is not None:
+        return CorrelationResult(kind="cross", cross=cross_correlations(ws, req))
     r = resolve(ws, docset, min_docs=2)
     if req.latent is not None:
         an.common.check_latent(req.latent, r.X.shape[1])  # before the SAE loads for its labels
@@ -258,6 +263,58 @@ def correlations(ws: Workspace, req: CorrelationsRequest) -> CorrelationResult:
         cursor=req.cursor,
     )
     return CorrelationResult(kind="cooccurrence", cooccurrence=cooc)
+
+
+def aligned_rows(ws: Workspace, req: CorrelationsRequest) -> tuple[Resolved, Resolved, IntArray, IntArray]:
+    """The documents of ``req.dataset`` and of ``req.against`` matched through ``req.join_on``: row ``i`` pairs
+    ``x.X[ix[i]]`` with ``y.X[iy[i]]``, one row per document of the against side that has a match.
+
+    Raises:
+        InputError, NotFoundError: unknown dataset, bad filter or column, a key repeated in ``req.dataset``,
+            or no key in common.
+    """
+    key = str(req.join_on)
+    x = resolve(ws, DocSet(req.dataset, req.where, req.sae), min_docs=2)
+    y = resolve(ws, DocSet(str(req.against), req.where_against, req.sae), min_docs=2)
+    kx = key_text(x.column(key))
+    ky = key_text(y.column(key))
+    present_x, present_y = x.column(key).notna().to_numpy(), y.column(key).notna().to_numpy()
+    if kx[present_x].duplicated().any():
+        raise InputError(
+            f"{x.docset.name}: {clip(key)!r} repeats, so a document of {req.against} would match several; the first "
+            "dataset must hold one document per key (e.g. the prompts), the against dataset may hold several "
+            "(e.g. responses). Swap them, or filter with where"
+        )
+    index = pd.Series(np.flatnonzero(present_x).astype(np.int64), index=kx[present_x].to_numpy())
+    ky_present = ky[present_y]
+    hit = ky_present.isin(index.index).to_numpy()
+    if not hit.any():
+        raise InputError(f"no {clip(key)!r} value is shared by {x.docset.name} and {y.docset.name}; nothing to match")
+    iy = np.flatnonzero(present_y)[hit].astype(np.int64)
+    ix = index[ky_present[hit].to_numpy()].to_numpy().astype(np.int64)
+    return x, y, ix, iy
+
+
+def cross_correlations(ws: Workspace, req: CorrelationsRequest) -> an.CrossCooccurrence:
+    """Pairs (latent of ``req.dataset``, latent of ``req.against``) that fire together on matched rows.
+
+    Raises:
+        InputError, NotFoundError: see :func:`aligned_rows`, or a latent out of range.
+    """
+    x, y, ix, iy = aligned_rows(ws, req)
+    if req.latent is not None:
+        an.common.check_latent(req.latent, x.X.shape[1])
+    return an.cross_cooccurrence(
+        x.X[ix],
+        y.X[iy],
+        labels_for(ws, x.embedding),
+        labels_for(ws, y.embedding),
+        min_cooc=req.min_cooc,
+        top_k=req.top_k,
+        cursor=req.cursor,
+        latent_x=req.latent,
+        x_groups=ix,
+    )
 
 
 # --- clustering -------------------------------------------------------------------------------------

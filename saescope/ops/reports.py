@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, Field
 
-from saescope.analyses import Clustering
+from saescope.analyses import Clustering, CrossCooccurrence
 from saescope.analyses.common import top_rows_per_column
 from saescope.ops.analyses import CorrelationResult, DiffResult, Retrieval, TrendResult
 from saescope.ops.docsets import DocSet, Resolved, Side, labels_for, resolve, resolve_sides
@@ -347,7 +347,10 @@ def correlations_report(
     n_cards: int = 8,
     n_docs: int = 3,
 ) -> Report:
-    """Co-occurring pairs (NPMI bars) or latents tracking a column, with cards for the latents involved."""
+    """Co-occurring pairs (NPMI bars) or latents tracking a column, with cards for the latents involved.
+    Across two datasets (``against``), the cards show the second dataset's latents in its own documents."""
+    if result.cross is not None:
+        return _cross_report(ws, req, result.cross, command=command, n_cards=n_cards, n_docs=n_docs)
     r = resolve(ws, DocSet(req.dataset, req.where, req.sae))
     latents: list[int] = []
     if result.cooccurrence is not None:
@@ -393,6 +396,30 @@ def correlations_report(
         chart,
         unique,
         [_whole(r, req.dataset)],
+        n_docs,
+    )
+
+
+def _cross_report(
+    ws: Workspace, req: CorrelationsRequest, cross: CrossCooccurrence, *, command: str, n_cards: int, n_docs: int
+) -> Report:
+    y = resolve(ws, DocSet(str(req.against), req.where_against, req.sae))
+    bars = [
+        Bar(label=f"#{p.latent_x} {p.label_x[:30]} → #{p.latent_y} {p.label_y[:30]}", value=p.npmi) for p in cross.pairs
+    ]
+    chart = Chart(kind="bars", title="Latent pairs across the matched rows", axis="normalised PMI", bars=bars)
+    latents = list(dict.fromkeys(p.latent_y for p in cross.pairs))[:n_cards]
+    return _report(
+        ws,
+        "correlations",
+        f"{req.dataset} → {req.against}: concept correlations across matched rows",
+        command,
+        y.embedding,
+        str(req.against),
+        cross.to_text(),
+        chart,
+        latents,
+        [_whole(y, str(req.against))],
         n_docs,
     )
 

@@ -288,7 +288,12 @@ class CorrelationsRequest(FilteredRequest):
             "it (numbers, dates). Null: latent pairs that fire together (NPMI)"
         ),
     ] = None
-    latent: Annotated[int | None, Field(description="co-occurrence only: pairs that include this latent")] = None
+    latent: Annotated[
+        int | None,
+        Field(
+            description="co-occurrence only: pairs that include this latent (with against: a latent of this dataset)"
+        ),
+    ] = None
     min_cooc: Annotated[
         int, Field(ge=1, description="co-occurrence only: minimum documents where a pair fires together")
     ] = 5
@@ -301,14 +306,43 @@ class CorrelationsRequest(FilteredRequest):
             "(surprising pairs, not near-duplicates)",
         ),
     ] = None
+    against: Annotated[
+        str | None,
+        Field(
+            description="a second dataset whose documents belong to this one's (e.g. the responses to these "
+            "prompts), matched through join_on: pairs (latent here, latent there) that fire together across the "
+            "matched rows (NPMI, with a q-value)"
+        ),
+    ] = None
+    join_on: Annotated[
+        str | None,
+        Field(
+            description="with against: the column both datasets share (e.g. prompt_id); unique in this dataset, "
+            "repeatable in the other (several responses per prompt)"
+        ),
+    ] = None
+    where_against: Annotated[
+        str | None, Field(description="with against: filter on the second dataset, e.g. \"model == 'x'\"")
+    ] = None
     top_k: Annotated[int, Field(ge=1, le=50, description="rows per page (per category for columns)")] = 20
     cursor: CursorArg = 0
     sae: SaeArg = None
+
+    @field_validator("against", "join_on", "where_against", mode="before")
+    @classmethod
+    def _blank_cross_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _column_options(self) -> CorrelationsRequest:
         if self.column and (self.latent is not None or self.dissimilar_labels is not None or self.cursor):
             raise InputError("latent, dissimilar_labels and cursor apply to co-occurrence only (no column)")
+        if (self.against is None) != (self.join_on is None):
+            raise InputError("against and join_on go together: the second dataset and the column that matches rows")
+        if self.where_against is not None and self.against is None:
+            raise InputError("where_against filters the against dataset: give against and join_on too")
+        if self.against is not None and (self.column or self.dissimilar_labels is not None):
+            raise InputError("column and dissimilar_labels do not apply across two datasets (against)")
         return self
 
 

@@ -233,3 +233,52 @@ def test_cluster_on_an_axis_in_words_uses_the_matching_latent(data: Data) -> Non
     res = cluster_resolved(data.ws, r, axis="praise", k=2)
     assert res.selected_latents[0].latent == praise
     assert len(res.assignment) == 48
+
+
+def test_correlations_across_two_document_sets_count_matched_rows(data: Data) -> None:
+    """Prompts (first half, one per pair) against responses (every review, two per pair): matched rows."""
+    req = CorrelationsRequest.build(
+        dataset="reviews", where="half == 'first'", against="reviews", join_on="pair", min_cooc=3, top_k=5
+    )
+    res = ops.correlations(data.ws, req)
+    assert res.kind == "cross" and res.cross is not None and res.cooccurrence is None
+    cross = res.cross
+    assert (cross.n_rows, cross.n_x_texts) == (48, 24)
+    M, m = matrix(data), meta(data)
+    first = {int(p): r for r, p in enumerate(m["pair"]) if m["half"].iloc[r] == "first"}
+    ix = np.array([first[int(p)] for p in m["pair"]])
+    iy = np.arange(48)
+    assert cross.pairs and cross.tested >= len(cross.pairs)
+    for pair in cross.pairs:
+        fx, fy = fires(M, ix, pair.latent_x), fires(M, iy, pair.latent_y)
+        assert (pair.count_x, pair.count_y, pair.count_xy) == (int(fx.sum()), int(fy.sum()), int((fx & fy).sum()))
+        assert pair.q <= 0.05 and pair.count_xy >= 3
+    assert "optimistic" in res.to_text()
+
+    one_to_one = ops.correlations(
+        data.ws,
+        CorrelationsRequest.build(
+            dataset="reviews",
+            where="half == 'first'",
+            against="reviews",
+            where_against="half == 'second'",
+            join_on="pair",
+            min_cooc=2,
+        ),
+    )
+    assert one_to_one.cross is not None and (one_to_one.cross.n_rows, one_to_one.cross.n_x_texts) == (24, 24)
+
+
+@pytest.mark.parametrize(
+    ("values", "needle"),
+    [
+        ({"against": "reviews", "join_on": "pair"}, "repeats"),
+        ({"where": "half == 'first'", "against": "inject", "join_on": "pair"}, "no column"),
+        ({"against": "reviews"}, "go together"),
+        ({"where_against": "half == 'x'"}, "give against"),
+        ({"against": "reviews", "join_on": "pair", "column": "category"}, "do not apply"),
+    ],
+)
+def test_correlations_across_datasets_refuse_bad_requests(data: Data, values: dict[str, str], needle: str) -> None:
+    with pytest.raises(InputError, match=needle):
+        ops.correlations(data.ws, CorrelationsRequest.build(dataset="reviews", **values))
