@@ -32,6 +32,7 @@ from saescope.store.dataset import (
 )
 
 if TYPE_CHECKING:
+    from saescope.distributed import RaySettings
     from saescope.embed.engine import EmbedConfig, Embedder, TokenEvidence
     from saescope.embed.reader import Reader
     from saescope.embed.sae import SparseAutoencoder
@@ -117,6 +118,21 @@ def _files_version(emb: Embedding) -> tuple[int, ...]:
     return tuple(v for st in stats for v in (st.st_ino, st.st_mtime_ns, st.st_size))
 
 
+def spec_of(reader_id: str, layer: int, dtype: str, sae: SparseAutoencoder, config: EmbedConfig) -> EmbeddingSpec:
+    """Everything that determines an embedding's vectors (its manifest's spec, whose hash is its key)."""
+    return EmbeddingSpec(
+        reader={"id": reader_id, "layer": layer, "dtype": dtype},
+        sae={
+            "id": sae.id,
+            "d_sae": sae.d_sae,
+            "hook_name": sae.hook.hook_name if sae.hook else None,
+            "dtype": sae.dtype_name,
+            "source": sae.source,
+        },
+        config=config.as_dict(),
+    )
+
+
 def _versions() -> dict[str, str]:
     out: dict[str, str] = {}
     for pkg in ("saescope", "torch", "transformers", "sae-lens"):
@@ -130,8 +146,10 @@ def _versions() -> dict[str, str]:
 class Workspace:
     """A data root with the models needed to embed and explain documents, loaded on demand."""
 
-    def __init__(self, root: Path | None = None, *, device: str | None = None) -> None:
-        """Raises:
+    def __init__(self, root: Path | None = None, *, device: str | None = None, dtype: str | None = None) -> None:
+        """``dtype`` is the readers' (default: by device, see :func:`~saescope.embed.reader.default_dtype`).
+
+        Raises:
         InputError: ``device`` names a device this machine does not have (see :func:`check_device`)."""
         if device:
             from saescope.embed.reader import check_device
@@ -139,6 +157,7 @@ class Workspace:
             device = check_device(device)
         self.store = Store(root if root is not None else data_home())
         self.device = device
+        self.dtype = dtype
         self._lock = threading.RLock()
         self._saes: dict[str, SparseAutoencoder] = {}
         self._readers: dict[tuple[str, int], Reader] = {}
@@ -181,25 +200,35 @@ class Workspace:
             InputError: the SAE does not say which layer it reads.
             MissingAssetError: the reader cannot be loaded.
         """
-        from saescope.embed.default import DEFAULT_READER_ID, default_reader_dir
         from saescope.embed.reader import Reader
 
         if sae.layer is None:
             raise InputError(f"SAE {sae.id} does not name its hook point; cannot tell which layer to read")
+        with self._lock:
+            source, model_id = self.reader_source(sae, reader)
+            key = (model_id, sae.layer)
+            if key not in self._readers:
+                self._readers[key] = Reader(
+                    source(), sae.layer, device=self.device, dtype=self.dtype, model_id=model_id
+                )
+            return self._readers[key]
+
+    def reader_source(self, sae: SparseAutoencoder, reader: str | None = None) -> tuple[Callable[[], str | Path], str]:
+        """Where the reader for ``sae`` (or ``reader`` if given) loads from (called when needed: the default
+        reader is converted on first use) and its model id, without loading it.
+
+        Raises:
+            InputError: the SAE does not name its model and no reader is given.
+        """
+        from saescope.embed.default import DEFAULT_READER_ID, default_reader_dir
+
         name = reader or sae.meta.get("reader") or sae.model_name
         if not name:
             raise InputError(f"SAE {sae.id} does not name its model; pass a reader")
-        with self._lock:
-            key = (str(name), sae.layer)
-            if key not in self._readers:
-                if name in (DEFAULT, DEFAULT_READER_ID):
-                    self._readers[key] = Reader(
-                        default_reader_dir(), sae.layer, device=self.device, model_id=DEFAULT_READER_ID
-                    )
-                else:
-                    target = str(name) if path_exists(Path(str(name))) else hf_model_for(str(name))
-                    self._readers[key] = Reader(target, sae.layer, device=self.device, model_id=str(name))
-            return self._readers[key]
+        if name in (DEFAULT, DEFAULT_READER_ID):
+            return default_reader_dir, DEFAULT_READER_ID
+        target = str(name) if path_exists(Path(str(name))) else hf_model_for(str(name))
+        return (lambda: target), str(name)
 
     def embedder(
         self, choice: SAEChoice | None = None, config: EmbedConfig | None = None, reader: str | None = None
@@ -260,18 +289,8 @@ class Workspace:
         return self.store.open(name)
 
     def spec_for(self, embedder: Embedder) -> EmbeddingSpec:
-        r, s = embedder.reader, embedder.sae
-        return EmbeddingSpec(
-            reader={"id": r.model_id, "layer": r.layer, "dtype": r.dtype_name},
-            sae={
-                "id": s.id,
-                "d_sae": s.d_sae,
-                "hook_name": s.hook.hook_name if s.hook else None,
-                "dtype": s.dtype_name,
-                "source": s.source,
-            },
-            config=embedder.config.as_dict(),
-        )
+        r = embedder.reader
+        return spec_of(r.model_id, r.layer, r.dtype_name, embedder.sae, embedder.config)
 
     def embed(
         self,
@@ -282,19 +301,40 @@ class Workspace:
         reader: str | None = None,
         shard_size: int = 256,
         progress: Callable[[ShardProgress], None] | None = None,
+        ray: RaySettings | None = None,
     ) -> EmbeddingManifest:
-        """Embed dataset ``name`` (resuming a previous run with the same settings).
+        """Embed dataset ``name`` (resuming a previous run with the same settings), in this process or, with
+        ``ray``, on a pool of Ray actors (see :mod:`saescope.distributed`); both write the same store.
 
         Every setting is checked before a model is loaded or anything is written; re-running a
         complete embedding changes nothing.
 
         Raises:
             NotFoundError: unknown dataset.
-            InputError: ``shard_size`` is not a whole number from 1 to 1,000,000.
+            InputError: ``shard_size`` is not a whole number from 1 to 1,000,000; a Ray cluster that
+                cannot be reached.
+            MissingAssetError: ``ray`` is given but Ray is not installed.
             SaescopeError: another process is embedding it with the same settings.
         """
         check_shard_size(shard_size)
         ds = self.dataset(name)
+        if ray is not None:
+            from saescope.distributed import embed_on_ray
+            from saescope.embed.engine import EmbedConfig
+
+            manifest = embed_on_ray(
+                ds,
+                self.store.root,
+                choice or SAEChoice(),
+                config or EmbedConfig(),
+                ray,
+                reader=reader,
+                shard_size=shard_size,
+                versions=_versions(),
+                progress=progress,
+            )
+            self._matrices.pop((name, manifest.key), None)
+            return manifest
         embedder = self.embedder(choice, config, reader)
         emb = ds.prepare_embedding(
             self.spec_for(embedder), embedder.sae.d_sae, shard_size=shard_size, versions=_versions()

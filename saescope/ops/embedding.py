@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from saescope.embed.engine import EmbedConfig
+from saescope.errors import InputError
 from saescope.ops.files import resolve_under_roots
 from saescope.ops.requests import EmbedRequest
 from saescope.store.dataset import EmbeddingManifest, ShardProgress
 from saescope.workspace import DEFAULT, SAEChoice, Workspace, path_exists
+
+if TYPE_CHECKING:
+    from saescope.distributed import RaySettings
 
 
 def sae_choice(req: EmbedRequest, *, fallback: str = DEFAULT, roots: Sequence[Path] | None = None) -> SAEChoice:
@@ -60,9 +65,32 @@ def embed_dataset(
 
     Raises:
         NotFoundError: unknown dataset.
-        InputError: bad settings, or an SAE that cannot be loaded.
+        InputError: bad settings, or an SAE that cannot be loaded; a Ray cluster that cannot be reached.
+        MissingAssetError: ``req.ray`` is given but Ray is not installed (``pip install 'saescope[ray]'``).
         SaescopeError: another process is embedding it with the same settings.
     """
     return ws.embed(
-        req.dataset, choice, embed_config(req), reader=req.reader, shard_size=req.shard_size, progress=progress
+        req.dataset,
+        choice,
+        embed_config(req),
+        reader=req.reader,
+        shard_size=req.shard_size,
+        progress=progress,
+        ray=ray_settings(req),
     )
+
+
+def ray_settings(req: EmbedRequest) -> RaySettings | None:
+    """Where ``req`` runs on Ray (None: in this process).
+
+    Raises:
+        InputError: a Ray setting is given without ``ray``.
+    """
+    if req.ray is None:
+        extra = [n for n in ("ray_actors", "gpus_per_actor") if getattr(req, n) is not None]
+        if extra or req.cpus_per_actor != EmbedRequest.model_fields["cpus_per_actor"].default:
+            raise InputError(f"{', '.join(extra) or 'cpus_per_actor'} applies only with ray (--ray [ADDRESS])")
+        return None
+    from saescope.distributed import RaySettings  # not before: the local path never loads it
+
+    return RaySettings(req.ray.strip(), req.ray_actors, req.gpus_per_actor, req.cpus_per_actor)

@@ -198,6 +198,37 @@ class EmbedRequest(Request):
     ] = True
     token_budget: Annotated[int, Field(ge=0, description="tokens per forward batch (0: by device)"), OPERATOR_ONLY] = 0
     shard_size: Annotated[int, Field(ge=1, description="documents per committed shard"), OPERATOR_ONLY] = 256
+    ray: Annotated[
+        str | None,
+        Field(
+            description="embed on a Ray cluster: 'default' ($RAY_ADDRESS, else a cluster started on this machine, "
+            "else a new local one), 'auto', host:6379 or ray://host:10001; null: in this process. Needs "
+            "saescope[ray]; the data root must be on a filesystem the driver writes (only the driver writes)",
+            min_length=1,
+            max_length=500,
+        ),
+        OPERATOR_ONLY,
+    ] = None
+    ray_actors: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=10_000,
+            description="with ray: actors, each holding one copy of the reader (null: one per GPU, or one per "
+            "cpus_per_actor CPUs on a cluster without GPUs)",
+        ),
+        OPERATOR_ONLY,
+    ] = None
+    gpus_per_actor: Annotated[
+        float | None,
+        Field(ge=0, le=64, description="with ray: GPUs each actor reserves (null: 1 if the cluster has GPUs, else 0)"),
+        OPERATOR_ONLY,
+    ] = None
+    cpus_per_actor: Annotated[
+        float,
+        Field(gt=0, le=1024, description="with ray: CPUs each actor reserves (its torch threads)"),
+        OPERATOR_ONLY,
+    ] = 1.0
 
 
 class JobStatusRequest(Request):

@@ -154,6 +154,8 @@ class ShardProgress:
     docs_total: int
     tokens_done: int
     elapsed_s: float
+    actors_alive: int | None = None
+    """Ray actors embedding right now (None on the local path)."""
 
 
 EmbedFn = Callable[[Iterator[list[str]], Callable[[int, int], None]], Iterator[tuple[sp.csr_matrix, np.ndarray]]]
