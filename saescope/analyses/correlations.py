@@ -120,7 +120,65 @@ def latent_cooccurrence(
         raise InputError(f"label_embeddings must have shape ({d}, dim), got {label_embeddings.shape}")
 
     counts = column_counts(M)
-    ia, ib, cab = _pair_counts(binarize(M), counts, min_cooc, latent)
+    return cooccurrence_from_counts(
+        n,
+        counts,
+        _pair_counts(binarize(M), counts, min_cooc, latent),
+        labels,
+        min_cooc=min_cooc,
+        top_k=top_k,
+        cursor=cursor,
+        latent=latent,
+        label_embeddings=label_embeddings,
+        max_label_similarity=max_label_similarity,
+    )
+
+
+def cooccurrence_pairs(
+    C: sp.csr_matrix, latents: IntArray, min_cooc: int, latent: int | None = None
+) -> tuple[IntArray, IntArray, IntArray]:
+    """The pairs ``a < b`` of ``latents`` that fire together in at least ``min_cooc`` documents, with their counts,
+    from the upper-triangular pair counts ``C`` (as :func:`saescope.analyses.streamed.cooccurrence_counts` gives
+    them; position ``i`` is ``latents[i]``); with ``latent``, only the pairs it is in."""
+    T = sp.triu(C, k=1, format="coo")
+    keep = T.data >= min_cooc
+    a, b = latents[T.row[keep]].astype(np.int64), latents[T.col[keep]].astype(np.int64)
+    c = T.data[keep].astype(np.int64)
+    if latent is not None:
+        mine = (a == latent) | (b == latent)
+        a, b, c = a[mine], b[mine], c[mine]
+    return a, b, c
+
+
+def cooccurrence_from_counts(
+    n: int,
+    counts: IntArray,
+    pair_counts: tuple[IntArray, IntArray, IntArray],
+    labels: Labels,
+    *,
+    min_cooc: int = 5,
+    top_k: int = 50,
+    cursor: int = 0,
+    latent: int | None = None,
+    label_embeddings: npt.NDArray[np.floating[Any]] | None = None,
+    max_label_similarity: float | None = None,
+) -> Cooccurrence:
+    """:func:`latent_cooccurrence` from the number of documents, each latent's firing count and the pair counts
+    ``(a, b, count_ab)`` with ``a < b`` and ``count_ab >= min_cooc`` (:func:`cooccurrence_pairs`).
+
+    Raises:
+        InputError: as :func:`latent_cooccurrence`, or pairs of unequal lengths.
+    """
+    d = len(counts)
+    check_page(top_k, cursor)
+    check_labels(labels, d)
+    if n < 1:
+        raise InputError(f"co-occurrence needs documents, got n={n}")
+    if label_embeddings is not None and (label_embeddings.ndim != 2 or label_embeddings.shape[0] != d):
+        raise InputError(f"label_embeddings must have shape ({d}, dim), got {label_embeddings.shape}")
+    ia, ib, cab = pair_counts
+    if not len(ia) == len(ib) == len(cab):
+        raise InputError(f"pairs must be three arrays of one length, got {len(ia)}, {len(ib)}, {len(cab)}")
     with np.errstate(divide="ignore", invalid="ignore"):
         p_ab = cab / n
         pmi = np.log(p_ab) - np.log(counts[ia] / n) - np.log(counts[ib] / n)

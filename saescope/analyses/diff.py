@@ -7,7 +7,8 @@ latents; example documents are looked up only for the rows of the returned page.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -39,6 +40,9 @@ from saescope.errors import InputError
 
 RankBy = Literal["effect", "z", "diff", "ratio", "p"]
 Direction = Literal["both", "a", "b"]
+
+Examples = Callable[[list[int], int], dict[int, list[int]]]
+"""``(latents, n)`` -> for each latent, up to ``n`` rows of one side where it fires, strongest first (ties: lower row)."""
 
 _RANK_HELP = (
     "effect: the end of the difference's 95% interval nearest zero (large and well supported first), "
@@ -316,14 +320,67 @@ def diff_sets(
     _check_common(top_k, cursor, alpha, min_support)
     if A.shape[1] != B.shape[1]:
         raise InputError(f"XA has {A.shape[1]} latents but XB has {B.shape[1]}; both must come from the same SAE")
-    n_a, n_b = A.shape[0], B.shape[0]
+    return diff_sets_from_counts(
+        column_counts(A),
+        A.shape[0],
+        column_counts(B),
+        B.shape[0],
+        labels,
+        examples_a=partial(top_rows_per_column, A),
+        examples_b=partial(top_rows_per_column, B),
+        doc_ids_a=doc_ids_a,
+        doc_ids_b=doc_ids_b,
+        name_a=name_a,
+        name_b=name_b,
+        min_support=min_support,
+        top_k=top_k,
+        cursor=cursor,
+        alpha=alpha,
+        rank_by=rank_by,
+        direction=direction,
+        n_examples=n_examples,
+    )
+
+
+def diff_sets_from_counts(
+    counts_a: IntArray,
+    n_a: int,
+    counts_b: IntArray,
+    n_b: int,
+    labels: Labels,
+    *,
+    examples_a: Examples,
+    examples_b: Examples,
+    doc_ids_a: DocIds = None,
+    doc_ids_b: DocIds = None,
+    name_a: str = "A",
+    name_b: str = "B",
+    min_support: int = 5,
+    top_k: int = 20,
+    cursor: int = 0,
+    alpha: float = 0.05,
+    rank_by: RankBy = "effect",
+    direction: Direction = "both",
+    n_examples: int = 3,
+) -> SetDiff:
+    """:func:`diff_sets` from each side's size and per-latent firing counts (``column_counts``, or taken shard by
+    shard by :func:`saescope.analyses.streamed.set_counts`); ``examples_a``/``_b`` find a page's documents.
+
+    Raises:
+        InputError: as :func:`diff_sets`, or counts of different lengths or above the side's size.
+    """
+    _check_common(top_k, cursor, alpha, min_support)
+    ca_all, cb_all = np.asarray(counts_a, dtype=np.int64), np.asarray(counts_b, dtype=np.int64)
+    if ca_all.ndim != 1 or ca_all.shape != cb_all.shape:
+        raise InputError(f"counts must be 1-D with one entry per latent; got {ca_all.shape} and {cb_all.shape}")
     if n_a == 0 or n_b == 0:
         raise InputError(f"both sets need documents; got {n_a} in {name_a} and {n_b} in {name_b}")
-    check_labels(labels, A.shape[1])
+    if len(ca_all) and (ca_all.min() < 0 or cb_all.min() < 0 or ca_all.max() > n_a or cb_all.max() > n_b):
+        raise InputError(f"counts must be within 0..n: {name_a} has {n_a} documents and {name_b} {n_b}")
+    check_labels(labels, len(ca_all))
     ids_a = check_doc_ids(doc_ids_a, n_a, "doc_ids_a")
     ids_b = check_doc_ids(doc_ids_b, n_b, "doc_ids_b")
 
-    ca_all, cb_all = column_counts(A), column_counts(B)
     latents = np.flatnonzero(ca_all + cb_all >= min_support)
     ca, cb = ca_all[latents], cb_all[latents]
     z, p, fisher = stats.proportion_test(ca, n_a, cb, n_b)
@@ -339,8 +396,8 @@ def diff_sets(
     sel, nxt = _page_order(keys, latents[keep], top_k, cursor)
     idx = keep[sel]
     page_latents = [int(v) for v in latents[idx]]
-    ex_a = top_rows_per_column(A, page_latents, n_examples)
-    ex_b = top_rows_per_column(B, page_latents, n_examples)
+    ex_a = examples_a(page_latents, n_examples)
+    ex_b = examples_b(page_latents, n_examples)
     rows = [
         DiffRow(
             latent=lat,

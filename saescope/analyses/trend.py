@@ -20,7 +20,8 @@ and example documents are computed only for the rows of the returned page.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -115,12 +116,48 @@ class Trend(BaseModel):
         return "\n".join([head, table, page_footer(self.total, self.cursor, len(self.rows), self.next_cursor)])
 
 
-def _indicator(index: IntArray, n_cols: int) -> sp.csr_matrix:
-    """A (max(index)+1) x n matrix with a 1 at (index[j], j) for every j with index[j] >= 0."""
+def _indicator(index: IntArray, n_cols: int, n_rows: int) -> sp.csr_matrix:
+    """An n_rows x n_cols matrix with a 1 at (index[j], j) for every j with index[j] >= 0."""
     keep = np.flatnonzero(index >= 0)
-    n_rows = int(index[keep].max()) + 1 if len(keep) else 0
     data = np.ones(len(keep), dtype=np.float64)
     return sp.csr_matrix((data, (index[keep], keep)), shape=(n_rows, n_cols))
+
+
+@dataclass(frozen=True)
+class TrendCounts:
+    """Per-latent counts a trend test needs. Counts of disjoint blocks of rows add up (``a + b``), so they can
+    be taken shard by shard (:func:`saescope.analyses.streamed.group_trend_counts`)."""
+
+    group: IntArray
+    """groups x latents: rows of each group in which the latent fires."""
+    stratum: sp.csr_matrix
+    """strata x latents (int64, canonical): rows of each stratum in which the latent fires."""
+    weighted: FloatArray
+    """Per latent, the sum of the scores of the rows in a stratum where it fires."""
+
+    @classmethod
+    def empty(cls, n_groups: int, n_strata: int, d: int) -> TrendCounts:
+        return cls(np.zeros((n_groups, d), dtype=np.int64), sp.csr_matrix((n_strata, d), dtype=np.int64), np.zeros(d))
+
+    def __add__(self, other: TrendCounts) -> TrendCounts:
+        stratum = (self.stratum + other.stratum).tocsr()
+        stratum.sum_duplicates()
+        return TrendCounts(self.group + other.group, stratum, self.weighted + other.weighted)
+
+
+def trend_counts(
+    B: sp.csr_matrix, groups: IntArray, n_groups: int, strata: IntArray, n_strata: int, scores: FloatArray | None = None
+) -> TrendCounts:
+    """:class:`TrendCounts` of the binary rows ``B``: row ``i`` is in group ``groups[i]`` and stratum ``strata[i]``
+    (-1: in none) and has score ``scores[i]`` (by default its group index)."""
+    if scores is None:
+        scores = np.where(groups >= 0, groups, 0).astype(np.float64)
+    use = strata >= 0
+    group = np.asarray((_indicator(groups, B.shape[0], n_groups) @ B).todense(), dtype=np.int64)
+    stratum = sp.csr_matrix(_indicator(np.where(use, strata, -1), B.shape[0], n_strata) @ B, dtype=np.int64)
+    stratum.sum_duplicates()
+    weighted = np.asarray(B.T @ (scores * use), dtype=np.float64).ravel()
+    return TrendCounts(group, stratum, weighted)
 
 
 def trend_statistics(
@@ -128,19 +165,27 @@ def trend_statistics(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``(T, Var, x)`` per latent for a binary matrix ``B`` whose rows have ``scores`` and belong to ``strata``
     (every row in one stratum; rows with a stratum < 0 are left out). See the module docstring."""
+    n_strata = int(strata.max()) + 1 if len(strata) else 0
+    counts = trend_counts(B, np.full(B.shape[0], -1), 0, strata, n_strata, scores)
+    return trend_statistics_from_counts(counts, scores, strata)
+
+
+def trend_statistics_from_counts(
+    counts: TrendCounts, scores: FloatArray, strata: IntArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``(T, Var, x)`` per latent from the counts of rows with ``scores`` in ``strata`` (see the module docstring)."""
     use = strata >= 0
-    S = _indicator(np.where(use, strata, -1), B.shape[0])
-    n_s = np.asarray(S.sum(axis=1)).ravel()
-    a_s = S @ scores
-    q_s = S @ (scores**2)
-    Xs = (S @ B).tocsr()
+    n_strata = counts.stratum.shape[0]
+    n_s = np.bincount(strata[use], minlength=n_strata).astype(np.float64)
+    a_s = np.bincount(strata[use], weights=scores[use], minlength=n_strata)
+    q_s = np.bincount(strata[use], weights=scores[use] ** 2, minlength=n_strata)
+    Xs = counts.stratum
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_s = np.where(n_s > 0, a_s / n_s, 0.0)
         w_s = np.where(n_s > 1, (n_s * q_s - a_s**2) / (n_s**2 * (n_s - 1)), 0.0)
-    weighted = B.T @ (scores * use)
-    t = np.asarray(weighted).ravel() - np.asarray(Xs.T @ mean_s).ravel()
+    t = counts.weighted - np.asarray(Xs.T @ mean_s).ravel()
     var = np.asarray(Xs.T @ (w_s * n_s)).ravel() - np.asarray(Xs.multiply(Xs).T @ w_s).ravel()
-    x = np.asarray(Xs.sum(axis=0)).ravel()
+    x = np.asarray(Xs.sum(axis=0)).ravel().astype(np.float64)
     return t, np.maximum(var, 0.0), x
 
 
@@ -151,6 +196,11 @@ def _slopes(freqs: FloatArray) -> FloatArray:
     denom = float((centred**2).sum()) or 1.0
     out: FloatArray = centred @ (freqs - freqs.mean(axis=0)) / denom
     return out
+
+
+RowExamples = Callable[[IntArray, list[int], int], dict[int, list[int]]]
+"""``(rows, latents, n)`` -> for each latent, up to ``n`` indices into ``rows`` (rows of the analysed set)
+where it fires, strongest activation first (ties: lower index)."""
 
 
 def latent_trends(
@@ -181,25 +231,94 @@ def latent_trends(
             do not match the rows, or an argument out of range.
     """
     M = as_csr(X)
-    n, d = M.shape
+    g_idx, s_idx = trend_rows(M.shape[0], groups, len(group_names), strata)
+    counts = trend_counts(binarize(M), g_idx, len(group_names), s_idx, int(s_idx.max()) + 1 if len(s_idx) else 0)
+
+    def examples(rows: IntArray, latents: list[int], n: int) -> dict[int, list[int]]:
+        return top_rows_per_column(M[rows], latents, n)
+
+    return latent_trends_from_counts(
+        counts,
+        g_idx,
+        group_names,
+        labels,
+        examples=examples,
+        strata=s_idx if strata is not None else None,
+        doc_ids=doc_ids,
+        min_support=min_support,
+        top_k=top_k,
+        cursor=cursor,
+        alpha=alpha,
+        direction=direction,
+        rank_by=rank_by,
+        n_examples=n_examples,
+    )
+
+
+def trend_rows(n: int, groups: npt.ArrayLike, n_groups: int, strata: npt.ArrayLike | None) -> tuple[IntArray, IntArray]:
+    """Each row's group and stratum as :func:`latent_trends` uses them (no strata: one stratum of the rows in a
+    group; a row in no group is in no stratum).
+
+    Raises:
+        InputError: group or stratum indices that do not give one value per row or do not fit.
+    """
     g_idx = np.asarray(groups, dtype=np.int64)
-    names = [str(name) for name in group_names]
     if g_idx.shape != (n,):
         raise InputError(f"groups must give one group per row ({n}), got shape {g_idx.shape}")
-    if len(g_idx) and (g_idx.max() >= len(names) or g_idx.min() < -1):
-        raise InputError(f"group indices must be -1 (left out) or 0..{len(names) - 1}")
+    if len(g_idx) and (g_idx.max() >= n_groups or g_idx.min() < -1):
+        raise InputError(f"group indices must be -1 (left out) or 0..{n_groups - 1}")
+    if strata is None:
+        return g_idx, np.where(g_idx >= 0, 0, -1)
+    s_idx = np.asarray(strata, dtype=np.int64)
+    if s_idx.shape != (n,):
+        raise InputError(f"strata must give one stratum per row ({n}), got shape {s_idx.shape}")
+    if len(s_idx) and s_idx.min() < -1:
+        raise InputError("stratum indices must be -1 (left out) or >= 0")
+    return g_idx, np.where(g_idx >= 0, s_idx, -1)
+
+
+def latent_trends_from_counts(
+    counts: TrendCounts,
+    groups: IntArray,
+    group_names: Sequence[str],
+    labels: Labels,
+    *,
+    examples: RowExamples,
+    strata: IntArray | None = None,
+    doc_ids: DocIds = None,
+    min_support: int = 5,
+    top_k: int = 20,
+    cursor: int = 0,
+    alpha: float = 0.05,
+    direction: TrendDirection = "both",
+    rank_by: TrendRank = "z",
+    n_examples: int = 3,
+) -> Trend:
+    """:func:`latent_trends` from the counts of its rows (:func:`trend_counts`, or taken shard by shard), with
+    ``groups`` and ``strata`` as :func:`trend_rows` gives them and ``examples`` finding a page's documents.
+
+    Raises:
+        InputError: as :func:`latent_trends`, or counts that do not match the groups and strata.
+    """
+    names = [str(name) for name in group_names]
+    g_idx, s_idx = trend_rows(len(groups), groups, len(names), strata)
+    n = len(g_idx)
+    d = counts.group.shape[1]
+    n_strata_all = int(s_idx.max()) + 1 if len(s_idx) else 0
+    if (
+        counts.group.shape[0] != len(names)
+        or counts.stratum.shape != (n_strata_all, d)
+        or counts.weighted.shape != (d,)
+    ):
+        raise InputError(
+            f"trend counts of shape {counts.group.shape} / {counts.stratum.shape} do not match {len(names)} groups "
+            f"and {n_strata_all} strata"
+        )
     n_g = np.bincount(g_idx[g_idx >= 0], minlength=len(names))
     if (n_g > 0).sum() < 2:
         raise InputError(
             f"a trend needs at least two non-empty groups; sizes: {dict(zip(names, n_g.tolist(), strict=True))}"
         )
-    if strata is None:
-        s_idx = np.where(g_idx >= 0, 0, -1)
-    else:
-        s_idx = np.asarray(strata, dtype=np.int64)
-        if s_idx.shape != (n,):
-            raise InputError(f"strata must give one stratum per row ({n}), got shape {s_idx.shape}")
-        s_idx = np.where(g_idx >= 0, s_idx, -1)
     check_page(top_k, cursor)
     if not 0 < alpha < 1 or min_support < 1:
         raise InputError("alpha must be in (0, 1) and min_support >= 1")
@@ -208,12 +327,11 @@ def latent_trends(
     check_labels(labels, d)
     ids = check_doc_ids(doc_ids, n)
 
-    B = binarize(M)
     scores = np.where(g_idx >= 0, g_idx, 0).astype(np.float64)
-    t_stat, var, x = trend_statistics(B, scores, s_idx)
-    counts = np.asarray((_indicator(g_idx, n) @ B).todense())  # groups x latents
+    t_stat, var, x = trend_statistics_from_counts(counts, scores, s_idx)
+    group_counts = counts.group  # groups x latents
     with np.errstate(divide="ignore", invalid="ignore"):
-        freqs = counts / np.maximum(n_g, 1)[:, None]
+        freqs = group_counts / np.maximum(n_g, 1)[:, None]
         z_all = np.where(var > 0, t_stat / np.sqrt(var), 0.0)
     latents = np.flatnonzero(x >= min_support)
     z = z_all[latents]
@@ -229,17 +347,17 @@ def latent_trends(
     page = [int(v) for v in latents[idx]]
     present = [i for i, size in enumerate(n_g) if size > 0]
     first, last = present[0], present[-1]
-    ex_first = top_rows_per_column(M[np.flatnonzero(g_idx == first)], page, n_examples)
-    ex_last = top_rows_per_column(M[np.flatnonzero(g_idx == last)], page, n_examples)
     rows_first, rows_last = np.flatnonzero(g_idx == first), np.flatnonzero(g_idx == last)
+    ex_first = examples(rows_first, page, n_examples)
+    ex_last = examples(rows_last, page, n_examples)
     rows = []
     for lat, i in zip(page, idx, strict=True):
-        lo, hi = stats.wilson_interval(counts[:, lat], n_g)
+        lo, hi = stats.wilson_interval(group_counts[:, lat], n_g)
         rows.append(
             TrendRow(
                 latent=lat,
                 label=label_of(labels, lat),
-                counts=[int(c) for c in counts[:, lat]],
+                counts=[int(c) for c in group_counts[:, lat]],
                 freqs=[float(f) for f in freqs[:, lat]],
                 ci_low=[float(v) for v in np.nan_to_num(lo)],
                 ci_high=[float(v) for v in np.nan_to_num(hi)],

@@ -227,6 +227,18 @@ class Embedding:
 
         Raises:
             SaescopeError: the embedding is not complete (re-run ``embed`` to finish it).
+            InputError: it is unusable, or a shard does not hold the rows the manifest expects.
+        """
+        parts = [part for _, part in self.iter_shards()]
+        out = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, self.manifest.d_sae), dtype=np.float32)
+        return sp.csr_matrix(out, dtype=np.float32)
+
+    def iter_shards(self) -> Iterator[tuple[int, sp.csr_matrix]]:
+        """``(first_row, rows)`` of each shard in document order (float32 CSR), one shard in memory at a time.
+
+        Raises:
+            SaescopeError: the embedding is not complete (re-run ``embed`` to finish it).
+            InputError: it is unusable, or a shard does not hold the rows the manifest expects.
         """
         m = self.manifest
         if m.problem:
@@ -236,7 +248,6 @@ class Embedding:
                 f"embedding {self.key} of {self.dataset.name} is incomplete ({self.shards_done()}/{m.n_shards} "
                 "shards); run `saescope embed` again to finish it"
             )
-        parts = []
         for i in range(m.n_shards):
             part, _, first = read_shard(self.shard_path(i))
             expected = (min(m.shard_size, m.n_docs - i * m.shard_size), m.d_sae)
@@ -245,9 +256,7 @@ class Embedding:
                     f"{self.shard_path(i)} holds rows {first}.. of shape {part.shape}, but the manifest expects "
                     f"rows {i * m.shard_size}.. of shape {expected}; delete it and run `saescope embed` again"
                 )
-            parts.append(part)
-        out = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, m.d_sae), dtype=np.float32)
-        return sp.csr_matrix(out, dtype=np.float32)
+            yield first, part
 
     def n_tokens(self) -> np.ndarray:
         m = self.manifest

@@ -1,0 +1,184 @@
+"""Counts over an embedding read shard by shard, for stores larger than memory.
+
+Diffs, trends and co-occurrence need only how many documents of each set fire each latent (and, for
+co-occurrence, each pair of a chosen set of latents), plus a page's example documents. The functions
+here take the shards as an iterable of ``(first_row, CSR rows)`` in row order (what
+:meth:`saescope.store.dataset.Embedding.iter_shards` yields) and hold one shard plus the count arrays,
+never the whole matrix. Rows are named by their index in the whole embedding; a row given twice is
+counted twice, as indexing the matrix with it would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from saescope.analyses.common import (
+    FloatArray,
+    IntArray,
+    as_csr,
+    binarize,
+    column_counts,
+    column_entries,
+    top_rows_from_entries,
+)
+from saescope.analyses.trend import TrendCounts, trend_counts
+from saescope.errors import InputError
+
+ShardStream = Iterable[tuple[int, sp.csr_matrix]]
+"""Shards of one embedding in row order: ``(index of the shard's first row, its rows as CSR)``."""
+
+
+def _shards(shards: ShardStream, d_sae: int) -> Iterator[tuple[int, int, sp.csr_matrix]]:
+    """``(lo, hi, rows)`` of each shard, checked to be contiguous from row 0 and ``d_sae`` wide."""
+    expected = 0
+    for first, part in shards:
+        M = as_csr(part, "shard")
+        if first != expected:
+            raise InputError(f"shards must come in row order without gaps: expected row {expected}, got {first}")
+        if M.shape[1] != d_sae:
+            raise InputError(f"a shard has {M.shape[1]} latents, expected {d_sae}")
+        expected = first + M.shape[0]
+        yield first, expected, M
+
+
+def _check_rows(rows: npt.ArrayLike, name: str) -> IntArray:
+    out = np.asarray(rows, dtype=np.int64).ravel()
+    if len(out) and out.min() < 0:
+        raise InputError(f"{name} has a negative row index ({int(out.min())})")
+    return out
+
+
+def _slices(rows: IntArray) -> tuple[IntArray, IntArray]:
+    """``rows`` sorted (stably) and the positions they came from."""
+    order = np.argsort(rows, kind="stable")
+    return rows[order], order
+
+
+def _check_covered(rows: IntArray, n_rows: int, name: str) -> None:
+    if len(rows) and int(rows.max()) >= n_rows:
+        raise InputError(f"{name} names row {int(rows.max())}, but the embedding has {n_rows} rows")
+
+
+def set_counts(shards: ShardStream, row_sets: Sequence[npt.ArrayLike], d_sae: int) -> tuple[IntArray, IntArray]:
+    """``(n, counts)``: the rows of each set, and per set and latent the rows in which it fires (``k x d_sae``).
+
+    Equal to ``len(rows)`` and ``column_counts(X[rows])`` for each set, without holding ``X``.
+
+    Raises:
+        InputError: a row index is negative or past the last row, or the shards are out of order or of
+            another width.
+    """
+    sets = [_slices(_check_rows(r, f"row set {i}"))[0] for i, r in enumerate(row_sets)]
+    counts = np.zeros((len(sets), d_sae), dtype=np.int64)
+    n_rows = 0
+    for lo, hi, M in _shards(shards, d_sae):
+        n_rows = hi
+        for k, rows in enumerate(sets):
+            a, b = np.searchsorted(rows, [lo, hi])
+            if b > a:
+                counts[k] += column_counts(M[rows[a:b] - lo])
+    for i, rows in enumerate(sets):
+        _check_covered(rows, n_rows, f"row set {i}")
+    return np.array([len(r) for r in sets], dtype=np.int64), counts
+
+
+def top_rows(
+    shards: ShardStream, rows: npt.ArrayLike, latents: Sequence[int], n: int, d_sae: int
+) -> dict[int, list[int]]:
+    """For each latent, up to ``n`` positions in ``rows`` where it fires, highest activation first (ties: lower
+    position): ``top_rows_per_column(X[rows], latents, n)`` without holding ``X``.
+
+    Raises:
+        InputError: as :func:`set_counts`, or a latent outside ``0..d_sae-1``.
+    """
+    cols = sorted({int(c) for c in latents})
+    if cols and not (cols[0] >= 0 and cols[-1] < d_sae):
+        raise InputError(f"latents must be in 0..{d_sae - 1}")
+    sorted_rows, order = _slices(_check_rows(rows, "rows"))
+    keep_pos, keep_col, keep_val = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+    n_rows = 0
+    for lo, hi, M in _shards(shards, d_sae):
+        n_rows = hi
+        a, b = np.searchsorted(sorted_rows, [lo, hi])
+        if b == a or n <= 0 or not cols:
+            continue
+        r, c, v = column_entries(M[sorted_rows[a:b] - lo], cols)
+        pos = np.concatenate([keep_pos, order[a:b][r]])
+        col = np.concatenate([keep_col, np.asarray(c, dtype=np.int64)])
+        val = np.concatenate([keep_val, np.asarray(v, dtype=np.float64)])
+        keep_pos, keep_col, keep_val = _best_per_column(pos, col, val, n)
+    _check_covered(sorted_rows, n_rows, "rows")
+    return top_rows_from_entries(keep_pos, keep_col, keep_val, cols, n)
+
+
+def _best_per_column(pos: IntArray, col: IntArray, val: FloatArray, n: int) -> tuple[IntArray, IntArray, FloatArray]:
+    """The ``n`` entries of each column with the highest value (ties: lower position), grouped by column."""
+    order = np.lexsort((pos, -val, col))
+    pos, col, val = pos[order], col[order], val[order]
+    starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]]) if len(col) else np.zeros(0, np.int64)
+    rank = np.arange(len(col)) - np.repeat(starts, np.diff(np.r_[starts, len(col)]))
+    keep = rank < n
+    return pos[keep], col[keep], val[keep]
+
+
+def group_trend_counts(
+    shards: ShardStream, groups: npt.ArrayLike, n_groups: int, strata: npt.ArrayLike, d_sae: int
+) -> TrendCounts:
+    """The counts a trend test needs (see :func:`saescope.analyses.trend.trend_counts`), shard by shard.
+
+    ``groups`` and ``strata`` give each row of the embedding its group and stratum (-1: left out).
+
+    Raises:
+        InputError: ``groups`` or ``strata`` do not give one entry per row, or the shards are out of order.
+    """
+    g_idx = np.asarray(groups, dtype=np.int64)
+    s_idx = np.asarray(strata, dtype=np.int64)
+    if g_idx.shape != s_idx.shape or g_idx.ndim != 1:
+        raise InputError(f"groups and strata must be 1-D of one length, got {g_idx.shape} and {s_idx.shape}")
+    n_strata = int(s_idx.max()) + 1 if len(s_idx) else 0
+    total = TrendCounts.empty(n_groups, n_strata, d_sae)
+    n_rows = 0
+    for lo, hi, M in _shards(shards, d_sae):
+        if hi > len(g_idx):
+            raise InputError(f"groups give {len(g_idx)} rows, but the shards have more")
+        n_rows = hi
+        total = total + trend_counts(binarize(M), g_idx[lo:hi], n_groups, s_idx[lo:hi], n_strata)
+    if n_rows != len(g_idx):
+        raise InputError(f"groups give {len(g_idx)} rows, but the shards have {n_rows}")
+    return total
+
+
+def cooccurrence_counts(
+    shards: ShardStream, latents: npt.ArrayLike, d_sae: int, rows: npt.ArrayLike | None = None
+) -> sp.csr_matrix:
+    """Documents in which each pair of ``latents`` fires together: an ``m x m`` upper-triangular CSR (int64,
+    diagonal = each latent's own count), position ``i`` standing for ``latents[i]`` (ascending, unique), over
+    ``rows`` of the embedding (all rows when None).
+
+    Memory: one shard plus the pair counts (at most ``m * (m + 1) / 2`` entries).
+
+    Raises:
+        InputError: ``latents`` are not ascending and unique within ``0..d_sae-1``, or the shards are out of order.
+    """
+    cols = np.asarray(latents, dtype=np.int64)
+    if cols.ndim != 1 or (len(cols) and (cols[0] < 0 or cols[-1] >= d_sae or (np.diff(cols) <= 0).any())):
+        raise InputError(f"latents must be ascending, unique and in 0..{d_sae - 1}")
+    m = len(cols)
+    chosen = None if rows is None else _slices(_check_rows(rows, "rows"))[0]
+    total = sp.csr_matrix((m, m), dtype=np.int64)
+    n_rows = 0
+    for lo, hi, M in _shards(shards, d_sae):
+        n_rows = hi
+        if chosen is not None:
+            a, b = np.searchsorted(chosen, [lo, hi])
+            M = M[chosen[a:b] - lo]
+        B = binarize(M)[:, cols].astype(np.int64)
+        total = total + sp.triu(B.T @ B, format="csr")
+    if chosen is not None:
+        _check_covered(chosen, n_rows, "rows")
+    total.sum_duplicates()
+    return total
