@@ -5,8 +5,10 @@ Run: ``.venv/bin/python benchmarks/embed.py [--docs 1000] [--baseline-docs 200]`
 Prints and writes ``benchmarks/results/embed.md``: real (non-padding) tokens/s, documents/s, peak
 memory, bytes per stored document, and the fraction of the roofline reached, where the roofline is
 matmul FLOP/s measured in the same run (the better of one matmul on all threads and one single-threaded
-matmul per thread at once) divided by FLOPs per token (2 x parameters of the blocks run,
-attention scores, SAE encoder). Machines here drift by up to 2x over minutes, so only same-run ratios
+matmul per thread at once, and the better of float32 and bfloat16: the dtypes the embedder could have
+computed in) divided by FLOPs per token (2 x parameters of the blocks run, attention scores, SAE
+encoder). It also prints the CPU model and flags, and the dtype the embedder chose with the probe's
+rates (:mod:`saescope.embed.dtype_probe`). Machines here drift by up to 2x over minutes, so only same-run ratios
 are meaningful. The baseline re-creates interp-embed 0.1.0's ``LocalSAE.encode`` procedure on the same
 reader, SAE and documents: batches of 8 in input order, a full forward with the LM head, every
 token's activations kept per document and pickled.
@@ -51,6 +53,10 @@ def reader_answers(n: int) -> list[str]:
     return [rows[i] for i in rng.choice(len(rows), min(n, len(rows)), replace=False)]
 
 
+PEAK_DTYPES = ("float32", "bfloat16")
+"""The dtypes the embedder may compute in on CPU; the roofline is the best of their peaks."""
+
+
 def matmul_flops(seconds: float = 3.0, dtype: str = "float32") -> float:
     """Sustained matmul FLOP/s in the reader's dtype on shapes like the reader's (tokens x d_model x d_ff).
 
@@ -66,8 +72,7 @@ def matmul_flops(seconds: float = 3.0, dtype: str = "float32") -> float:
 
     def rate(m: int, k: int, n: int, budget: float) -> float:
         a, b = torch.randn(m, k, dtype=getattr(torch, dtype)), torch.randn(k, n, dtype=getattr(torch, dtype))
-        for _ in range(3):
-            a @ b
+        a @ b  # warm-up (one call: a bfloat16 matmul without native support takes seconds)
         reps, start = 0, time.perf_counter()
         while time.perf_counter() - start < budget:
             a @ b
@@ -150,6 +155,7 @@ def main() -> None:
     suffix = "" if args.corpus == "reviews" else "-answers"
     args.out = args.out or str(ROOT / "benchmarks" / "results" / f"embed{suffix}.md")
 
+    from saescope.embed.dtype_probe import cpu_dtype, cpu_info
     from saescope.embed.engine import EmbedConfig
     from saescope.store.ingest import documents_from_list
     from saescope.workspace import SAEChoice, Workspace
@@ -159,20 +165,23 @@ def main() -> None:
     ws = Workspace(home, device="cpu")
     embedder = ws.embedder(SAEChoice(), EmbedConfig())
     reader, sae = embedder.reader, embedder.sae
+    choice = cpu_dtype()  # the reader's choice, as cached by its own call above
     embedder.embed(texts[:16])  # warm-up
     frame, _ = documents_from_list(texts)
     ws.store.create("bench", frame, source="benchmark")
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     rates: dict[str, tuple[float, int]] = {}
-    flops_before = matmul_flops(dtype=reader.dtype_name)
+    peaks_before = {d: matmul_flops(dtype=d) for d in PEAK_DTYPES}
     for label, cfg in (("plain", EmbedConfig()), ("chat-template", EmbedConfig(chat_template=True))):
         start = time.perf_counter()
         manifest = ws.embed("bench", SAEChoice(), cfg)
         rates[label] = (time.perf_counter() - start, int(manifest.stats["tokens_total"]))
-    flops_after = matmul_flops(dtype=reader.dtype_name)
+    peaks_after = {d: matmul_flops(dtype=d) for d in PEAK_DTYPES}
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    flops = (flops_before + flops_after) / 2
+    peaks = {d: (peaks_before[d] + peaks_after[d]) / 2 for d in PEAK_DTYPES}
+    best_dtype = max(peaks, key=lambda d: peaks[d])
+    flops = peaks[best_dtype]
     shard_bytes = sum(p.stat().st_size for p in (home / "datasets" / "bench" / "embeddings").rglob("shard-*"))
     n_embeddings = len(list((home / "datasets" / "bench" / "embeddings").iterdir()))
     bytes_per_doc = shard_bytes / n_embeddings / len(texts)
@@ -194,6 +203,13 @@ def main() -> None:
     base_seconds, _ = research_baseline(base_texts, default_reader_dir(), base_sae, reader.layer)
 
     stats = manifest.stats
+    cpu = cpu_info()
+    flags = ", ".join(f"{f} {'yes' if has else 'no'}" for f, has in cpu.reported_flags().items())
+    peak_rows = [
+        f"| matmul peak {d} (same run, mean of before/after) | {peaks[d] / 1e9:,.1f} G (before "
+        f"{peaks_before[d] / 1e9:.1f}, after {peaks_after[d] / 1e9:.1f}){' <- roofline' if d == best_dtype else ''} |"
+        for d in PEAK_DTYPES
+    ]
     lines = [
         "# Embedding benchmark (embedded default)",
         "",
@@ -202,6 +218,8 @@ def main() -> None:
         f"Date: {dt.date.today().isoformat()}; machine: {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores; torch threads {__import__('torch').get_num_threads()}; "
         f"embedding workers {embedder.workers}",
+        f"CPU: {cpu.model}; flags: {flags}",
+        f"Compute dtype: {choice.dtype} ({choice.reason})",
         f"Reader {reader.model_id} cut after block {reader.layer} ({reader.dtype_name}, "
         f"{'fused forward' if reader.fused else 'Hugging Face forward'}); SAE {sae.id} ({sae.d_in}->{sae.d_sae}, {sae.dtype_name})",
         f"Documents: {len(texts)} {'Rotten Tomatoes review snippets' if args.corpus == 'reviews' else 'answers by the reader'}, "
@@ -212,7 +230,9 @@ def main() -> None:
         f"| real tokens/s | {tok_s:,.0f} |",
         f"| documents/s | {len(texts) / seconds:,.1f} |",
         f"| documents/s with chat template (cached prefix) | {len(texts) / rates['chat-template'][0]:,.1f} |",
-        f"| matmul FLOP/s (same run, mean of before/after) | {flops / 1e9:,.1f} G (before {flops_before / 1e9:.1f}, after {flops_after / 1e9:.1f}) |",
+        f"| CPU | {cpu.model} ({flags}) |",
+        f"| dtype chosen by the embedder | {choice.dtype}: {choice.reason} |",
+        *peak_rows,
         f"| FLOPs per token | {fpt / 1e6:,.1f} M |",
         f"| roofline tokens/s | {roofline:,.0f} |",
         f"| fraction of roofline | {tok_s / roofline:.0%} |",
