@@ -177,3 +177,205 @@ def detect_all(texts: Sequence[str]) -> npt.NDArray[np.bool_]:
         for j, d in enumerate(DETECTORS):
             out[i, j] = d.rule(text)
     return out
+
+
+# --- prompt -> response links (evals.prompt_response) ---------------------------------------------------
+# What an instruction asks for, and the checkable form of the answer that goes with it. Each link is
+# verified on the data before it is scored (the answer property must be more frequent after the request).
+
+_LANGUAGES = (
+    r"python|javascript|java|c\+\+|c#|sql|typescript|rust|golang|bash|html|css|php|ruby|matlab|latex|powershell|"
+    r"kotlin|swift"
+)
+_ASKS_CODE = re.compile(
+    rf"\b(?:{_LANGUAGES})\b|\b(?:write|create|implement|generate|give|show|fix|debug|complete|modify|rewrite|convert)"
+    r"\b[^.?!\n]{0,60}\b(?:code|program|function|class|query|regex|method|snippet)\b",
+    re.I,
+)
+_ASKS_LIST = re.compile(
+    r"\b(?:list|steps|step-by-step|step by step|ways to|tips|ideas|brainstorm|suggestions|examples of)\b|"
+    r"\b(?:\d+|two|three|four|five|six|seven|eight|nine|ten)\s+(?:\w+\s+){0,2}(?:ways|things|reasons|ideas|tips|"
+    r"examples|questions|books|movies|places|items|steps|words|names|songs|games|activities|benefits)\b",
+    re.I,
+)
+_ASKS_POEM = re.compile(
+    r"\b(?:poem|poems|poetry|haiku|limerick|sonnet|lyrics|rhymes?|rhyming|ballad)\b|"
+    r"\b(?:write|compose|create|make)\b[^.?!]*\bsong\b",
+    re.I,
+)
+_OTHER_LANGUAGES = (
+    r"french|spanish|german|italian|chinese|mandarin|japanese|korean|portuguese|russian|arabic|hindi|dutch|swedish|"
+    r"greek|turkish|polish|hebrew"
+)
+_ASKS_TRANSLATION = re.compile(
+    rf"\btranslat\w*\b[^.?!\n]{{0,60}}\b(?:to|into|in)\s+(?:{_OTHER_LANGUAGES})\b|"
+    rf"\bhow (?:do|would) (?:you|i) say\b[^?]*\bin (?:{_OTHER_LANGUAGES})\b",
+    re.I,
+)
+_LIST_LINE = re.compile(r"^\s*(?:[-*•+]|\d{1,2}[.)])\s+")
+_WORD = re.compile(r"[^\W\d_]+")
+_ENGLISH = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "it",
+        "that",
+        "this",
+        "for",
+        "on",
+        "with",
+        "as",
+        "at",
+        "by",
+        "from",
+        "you",
+        "your",
+        "i",
+        "we",
+        "they",
+        "he",
+        "she",
+        "not",
+        "but",
+        "have",
+        "has",
+        "my",
+        "me",
+    ]
+)
+_ROMANCE_GERMANIC = frozenset(
+    [
+        "le",
+        "la",
+        "les",
+        "des",
+        "et",
+        "est",
+        "une",
+        "du",
+        "je",
+        "vous",
+        "nous",
+        "el",
+        "los",
+        "las",
+        "y",
+        "es",
+        "una",
+        "que",
+        "en",
+        "der",
+        "die",
+        "das",
+        "und",
+        "ist",
+        "ein",
+        "eine",
+        "ich",
+        "il",
+        "di",
+        "che",
+        "non",
+        "per",
+        "sie",
+        "wir",
+        "ist",
+        "o",
+        "os",
+        "um",
+        "uma",
+        "não",
+    ]
+)
+
+
+def asks_for_code(instruction: str) -> bool:
+    """The instruction names a programming language, or asks to write/fix/... code, a program, function, ..."""
+    return bool(_ASKS_CODE.search(instruction))
+
+
+def asks_for_list(instruction: str) -> bool:
+    """The instruction asks for a list, steps, tips, ideas, or a number of things ("five reasons")."""
+    return bool(_ASKS_LIST.search(instruction))
+
+
+def asks_for_poem(instruction: str) -> bool:
+    """The instruction asks for a poem, haiku, lyrics, rhymes, or to write a song."""
+    return bool(_ASKS_POEM.search(instruction))
+
+
+def asks_for_translation(instruction: str) -> bool:
+    """The instruction asks to translate into (or how to say something in) another named language."""
+    return bool(_ASKS_TRANSLATION.search(instruction))
+
+
+def has_list(text: str) -> bool:
+    """A bulleted or a numbered list."""
+    return has_bullet_list(text) or has_numbered_list(text)
+
+
+def has_verse(text: str) -> bool:
+    """At least four consecutive short lines (<= 70 characters, not list items or headers) outside code: the
+    line breaks of a poem or song."""
+    run = 0
+    for line in prose(text).split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        if len(line) <= 70 and not _LIST_LINE.match(line) and not line.startswith("#"):
+            run += 1
+            if run >= 4:
+                return True
+        else:
+            run = 0
+    return False
+
+
+def has_non_english(text: str) -> bool:
+    """A sentence of at least three words with no common English word, written in a non-Latin script or with
+    at least two French/Spanish/German/Italian/Portuguese function words."""
+    for sentence in re.split(r"[\n.!?:;]+", prose(text)):
+        words = _WORD.findall(sentence)
+        if len(words) < 3 or any(w.lower() in _ENGLISH for w in words):
+            continue
+        if any(c.isalpha() and ord(c) > 0x24F for c in sentence):
+            return True
+        if sum(w.lower() in _ROMANCE_GERMANIC for w in words) >= 2:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Link:
+    """A request in an instruction and the checkable form of the answer that fulfils it."""
+
+    name: str
+    asks: str
+    answers: str
+    instruction_rule: Callable[[str], bool]
+    answer_rule: Callable[[str], bool]
+
+
+LINKS: tuple[Link, ...] = (
+    Link("code", "asks for code", "answers with a fenced code block", asks_for_code, has_code_block),
+    Link("list", "asks for a list or steps", "answers with a bulleted or numbered list", asks_for_list, has_list),
+    Link("poem", "asks for a poem or song", "answers in short lines (verse)", asks_for_poem, has_verse),
+    Link(
+        "translation",
+        "asks for a translation",
+        "answers with a non-English sentence",
+        asks_for_translation,
+        has_non_english,
+    ),
+)

@@ -9,6 +9,7 @@ sparse product of the binarised matrices (in blocks of X's latents), never a den
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -142,12 +143,18 @@ def cross_cooccurrence(
             raise InputError(f"x_groups must have one entry per row ({n}), got shape {g.shape}")
         n_x_texts = len(np.unique(g))
 
-    cx, cy = column_counts(Mx), column_counts(My)
-    ia, ib, cab = _cross_counts(binarize(Mx), binarize(My), cx, cy, min_cooc, latent_x, latent_y)
-    npmi, lift = _npmi_lift(cab, cx[ia], cy[ib], n)
-    # P(joint >= cab) for a hypergeometric draw of cx rows out of n, cy of them marked
-    p = sps.hypergeom.sf(cab - 1, n, cy[ib], cx[ia]) if len(cab) else np.zeros(0)
-    q = stats.benjamini_hochberg(p)
+    st = cross_pair_stats(Mx, My, min_cooc=min_cooc, latent_x=latent_x, latent_y=latent_y)
+    ia, ib, cab, cx, cy, npmi, lift, p, q = (
+        st.ia,
+        st.ib,
+        st.count_xy,
+        st.count_x,
+        st.count_y,
+        st.npmi,
+        st.lift,
+        st.p,
+        st.q,
+    )
     keep = np.flatnonzero(q <= alpha)
     total = len(keep)
     keys = [npmi[keep], cab[keep].astype(np.float64), -ia[keep].astype(np.float64), -ib[keep].astype(np.float64)]
@@ -182,6 +189,42 @@ def cross_cooccurrence(
         next_cursor=need if need < total else None,
         pairs=pairs,
     )
+
+
+@dataclass(frozen=True)
+class CrossStats:
+    """Every tested pair (``count_xy >= min_cooc``) as arrays, in no particular order."""
+
+    n_rows: int
+    ia: IntArray
+    """latent of X of each pair"""
+    ib: IntArray
+    """latent of Y of each pair"""
+    count_xy: IntArray
+    count_x: IntArray
+    """rows where each latent of X fires (indexed by latent, not by pair)"""
+    count_y: IntArray
+    """rows where each latent of Y fires (indexed by latent)"""
+    npmi: FloatArray
+    lift: FloatArray
+    p: FloatArray
+    q: FloatArray
+
+
+def cross_pair_stats(
+    X: Any, Y: Any, *, min_cooc: int = 5, latent_x: int | None = None, latent_y: int | None = None
+) -> CrossStats:
+    """The statistics of :func:`cross_cooccurrence` for every tested pair, unranked (for callers that score
+    the whole family, such as the evals). Inputs are not checked here: see :func:`cross_cooccurrence`."""
+    Mx, My = as_csr(X, "X"), as_csr(Y, "Y")
+    n = Mx.shape[0]
+    cx, cy = column_counts(Mx), column_counts(My)
+    ia, ib, cab = _cross_counts(binarize(Mx), binarize(My), cx, cy, min_cooc, latent_x, latent_y)
+    npmi, lift = _npmi_lift(cab, cx[ia], cy[ib], n)
+    # P(joint >= cab) for a hypergeometric draw of cx rows out of n, cy of them marked
+    p = np.asarray(sps.hypergeom.sf(cab - 1, n, cy[ib], cx[ia]), dtype=np.float64) if len(cab) else np.zeros(0)
+    q = stats.benjamini_hochberg(p)
+    return CrossStats(n, ia, ib, cab, cx, cy, npmi, lift, p, q)
 
 
 def _npmi_lift(cab: IntArray, ca: IntArray, cb: IntArray, n: int) -> tuple[FloatArray, FloatArray]:
