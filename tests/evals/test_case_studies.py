@@ -104,3 +104,15 @@ def test_end_to_end_on_a_tiny_sample(tmp_path: Path) -> None:
     assert "## What changed across OpenAI models" in text and text.count("## What sets") == 3
     for page in ("openai-trend.html", *(f"family-{m}.html" for m in cs.FAMILIES)):
         assert (out / page).read_text().startswith("<!doctype html>")
+
+
+def test_pick_sets_length_artefacts_aside_beyond_the_top() -> None:
+    def finding(latent: int, length: bool) -> cs.LatentFinding:
+        notes = ["length artefact (rho +0.50 with length)"] if length else []
+        return cs.LatentFinding(latent, "x", "z", {}, None, 0.0, False, 0.5 if length else 0.0, notes=notes)
+
+    found = [finding(0, True), finding(1, False), finding(2, True), finding(3, False), finding(4, False)]
+    first, beyond = cs.pick(found, 2)
+    assert [f.latent for f in first] == [0, 1] and [f.latent for f in beyond] == [3, 4]
+    study = cs.Study("T", "Q", [], "x.html", [], first, "s", beyond)
+    assert "Beyond length: the next 2 latents" in cs.render([study], [])
