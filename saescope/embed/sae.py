@@ -58,9 +58,9 @@ def parse_hook_name(hook_name: str) -> HookPoint:
 
 
 def _local_dtype(device: str) -> str | None:
-    """dtype for a local SAE: on CPU the reader's choice (bf16 where the CPU computes it natively: 6% faster
-    per embedding than fp32, and a mean Jaccard of 0.988 between the two active sets on Rotten Tomatoes),
-    elsewhere the folder's own (``None``)."""
+    """dtype for a local SAE: on CPU the reader's choice (bf16 only where the measured probe of
+    :mod:`saescope.embed.dtype_probe` found its matmuls faster than fp32 here, or ``SAESCOPE_CPU_DTYPE`` asks
+    for it; fp32 otherwise), elsewhere the folder's own (``None``)."""
     if device != "cpu":
         return None
     from saescope.embed.reader import cpu_has_fast_bf16
