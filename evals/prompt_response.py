@@ -308,10 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: dict[str, Any] = {}
     perm = rng_for(cfg.seed, "prompt-response", "shuffle").permutation(x.X.shape[0])
     shuffled_ix = perm[ix]  # each instruction's answers go with another instruction, consistently across models
-    for kind, rows_x in (("real", ix), ("shuffled", shuffled_ix)):
+    for kind, rows_x, skip in (("real", ix, False), ("real_no_echoes", ix, True), ("shuffled", shuffled_ix, False)):
         t = time.perf_counter()
         Xk, req_k = x.X[rows_x], asks[rows_x]
-        st = cross_pair_stats(Xk, Y, min_cooc=args.min_cooc)
+        st = cross_pair_stats(Xk, Y, min_cooc=args.min_cooc, skip_same=skip)
         checks = [
             check_link(ln.name, ln.asks, ln.answers, req_k[:, j], props[:, j], int(prompts[f"asks_{ln.name}"].sum()))
             for j, ln in enumerate(LINKS)

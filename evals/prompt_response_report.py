@@ -29,6 +29,7 @@ def recall(links: Sequence[Mapping[str, Any]], k: int) -> tuple[int, int]:
 
 def render(res: Mapping[str, Any]) -> str:
     cfg, st, real, shuf = res["config"], res["settings"], res["runs"]["real"], res["runs"]["shuffled"]
+    echo_free = res["runs"].get("real_no_echoes")
     ks = st["ks"]
     lines = [
         f"# Prompt → response concept correlations on real answers ({res['started'][:10]})",
@@ -74,8 +75,11 @@ def render(res: Mapping[str, Any]) -> str:
     headers = ["link", "pairing", "instr. latents", "answer latents", "matching pairs", "first rank", "by p"]
     headers += [f"top {k}" for k in ks] + [f"chance top {k}" for k in ks]
     real_links, shuf_links = _norm(real["links"]), _norm(shuf["links"])
+    kinds = [("real", real_links), ("shuffled", shuf_links)]
+    if echo_free is not None:
+        kinds.insert(1, ("real, no echoes", _norm(echo_free["links"])))
     rows = []
-    for kind, links in (("real", real_links), ("shuffled", shuf_links)):
+    for kind, links in kinds:
         for c in links:
             row = [c["name"], kind, c["n_x_latents"], c["n_y_latents"], c["matching"]]
             row += [c["first_rank"] or "-", c["first_rank_by_p"] or "-"]
@@ -85,7 +89,11 @@ def render(res: Mapping[str, Any]) -> str:
     lines += [""]
     for k in ks:
         got, n = recall(real_links, k)
-        lines.append(f"- Recall of the {n} verified links among the top {k} pairs (real pairing): **{got}/{n}**.")
+        line = f"- Recall of the {n} verified links among the top {k} pairs (real pairing): **{got}/{n}**"
+        if echo_free is not None:
+            got2, _ = recall(_norm(echo_free["links"]), k)
+            line += f"; with a latent's pairs with itself (echoes of the prompt's words) left out: **{got2}/{n}**"
+        lines.append(line + ".")
     lines += [
         f"- Significant pairs: **{real['significant']:,}** of {real['tested']:,} tested with the real pairing; "
         f"**{shuf['significant']:,}** of {shuf['tested']:,} with the shuffled pairing (each one a false link).",
@@ -95,7 +103,17 @@ def render(res: Mapping[str, Any]) -> str:
         "## Top pairs (real pairing, by NPMI)",
         "",
     ]
-    lines += _table(
+    lines += _pairs(real["top_pairs"])
+    if echo_free is not None:
+        lines += ["", "## Top pairs, a latent's pairs with itself left out (skip_echoes)", ""]
+        lines += _pairs(echo_free["top_pairs"])
+    lines += ["", "## Reading it", ""]
+    lines += _notes(res, real_links, shuf_links)
+    return "\n".join(lines) + "\n"
+
+
+def _pairs(pairs: Sequence[Mapping[str, Any]]) -> list[str]:
+    return _table(
         ["rank", "instruction latent", "answer latent", "n_xy", "n_x", "n_y", "npmi", "q", "matches"],
         [
             [
@@ -109,12 +127,9 @@ def render(res: Mapping[str, Any]) -> str:
                 p["q"],
                 ", ".join(p["links"]) or "-",
             ]
-            for p in real["top_pairs"]
+            for p in pairs
         ],
     )
-    lines += ["", "## Reading it", ""]
-    lines += _notes(res, real_links, shuf_links)
-    return "\n".join(lines) + "\n"
 
 
 def _norm(links: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

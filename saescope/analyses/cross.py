@@ -64,6 +64,7 @@ class CrossCooccurrence(BaseModel):
     alpha: float = Field(description="only pairs with q <= alpha are ranked")
     latent_x: int | None = Field(description="when set, only pairs with this X latent")
     latent_y: int | None = Field(description="when set, only pairs with this Y latent")
+    skip_same: bool = Field(default=False, description="pairs of a latent with itself were left out (echoes)")
     tested: int = Field(description="pairs with count_xy >= min_cooc (the BH family)")
     total: int = Field(description="tested pairs with q <= alpha (the ranking)")
     cursor: int = Field(description="index of the first pair of this page in the ranking")
@@ -80,6 +81,8 @@ class CrossCooccurrence(BaseModel):
             f"X -> Y latent pairs{scope} over {self.n_rows} aligned rows ({self.n_x_texts} distinct X texts), "
             f"by NPMI; {self.total} of {self.tested} tested pairs (n_xy >= {self.min_cooc}) have q <= {self.alpha}"
         )
+        if self.skip_same:
+            head += "; pairs of a latent with itself (echoes) left out"
         if self.n_x_texts < self.n_rows:
             head += "\n(rows sharing an X text are counted as independent: p and q are optimistic)"
         table = render_table(
@@ -106,6 +109,7 @@ def cross_cooccurrence(
     latent_x: int | None = None,
     latent_y: int | None = None,
     x_groups: Any = None,
+    skip_same: bool = False,
 ) -> CrossCooccurrence:
     """Pairs (latent ``a`` of ``X``, latent ``b`` of ``Y``) that fire together on aligned rows.
 
@@ -115,6 +119,8 @@ def cross_cooccurrence(
     exact test), with Benjamini-Hochberg q over all tested pairs. Pairs with ``q <= alpha`` are ranked by
     NPMI (ties: higher count, then lower ids). ``x_groups`` (one id per row) says which rows share one X
     text (a prompt with several responses); it is only reported, since the test counts rows as independent.
+    With ``skip_same`` (both sides embedded with one SAE), a latent is never paired with itself: such pairs
+    are mostly the second text repeating the first's words, and they are left out of the tested family.
 
     Raises:
         InputError: row counts differ, min_cooc < 1, alpha outside (0, 1], bad paging, a latent out of
@@ -143,7 +149,9 @@ def cross_cooccurrence(
             raise InputError(f"x_groups must have one entry per row ({n}), got shape {g.shape}")
         n_x_texts = len(np.unique(g))
 
-    st = cross_pair_stats(Mx, My, min_cooc=min_cooc, latent_x=latent_x, latent_y=latent_y)
+    if skip_same and dx != dy:
+        raise InputError(f"skip_same needs one SAE on both sides; X has {dx} latents and Y {dy}")
+    st = cross_pair_stats(Mx, My, min_cooc=min_cooc, latent_x=latent_x, latent_y=latent_y, skip_same=skip_same)
     ia, ib, cab, cx, cy, npmi, lift, p, q = (
         st.ia,
         st.ib,
@@ -183,6 +191,7 @@ def cross_cooccurrence(
         alpha=alpha,
         latent_x=latent_x,
         latent_y=latent_y,
+        skip_same=skip_same,
         tested=len(cab),
         total=total,
         cursor=cursor,
@@ -212,7 +221,13 @@ class CrossStats:
 
 
 def cross_pair_stats(
-    X: Any, Y: Any, *, min_cooc: int = 5, latent_x: int | None = None, latent_y: int | None = None
+    X: Any,
+    Y: Any,
+    *,
+    min_cooc: int = 5,
+    latent_x: int | None = None,
+    latent_y: int | None = None,
+    skip_same: bool = False,
 ) -> CrossStats:
     """The statistics of :func:`cross_cooccurrence` for every tested pair, unranked (for callers that score
     the whole family, such as the evals). Inputs are not checked here: see :func:`cross_cooccurrence`."""
@@ -220,6 +235,9 @@ def cross_pair_stats(
     n = Mx.shape[0]
     cx, cy = column_counts(Mx), column_counts(My)
     ia, ib, cab = _cross_counts(binarize(Mx), binarize(My), cx, cy, min_cooc, latent_x, latent_y)
+    if skip_same:
+        other = ia != ib
+        ia, ib, cab = ia[other], ib[other], cab[other]
     npmi, lift = _npmi_lift(cab, cx[ia], cy[ib], n)
     # P(joint >= cab) for a hypergeometric draw of cx rows out of n, cy of them marked
     p = np.asarray(sps.hypergeom.sf(cab - 1, n, cy[ib], cx[ia]), dtype=np.float64) if len(cab) else np.zeros(0)

@@ -314,6 +314,7 @@ def cross_correlations(ws: Workspace, req: CorrelationsRequest) -> an.CrossCoocc
         cursor=req.cursor,
         latent_x=req.latent,
         x_groups=ix,
+        skip_same=req.skip_echoes,
     )
 
 

@@ -355,6 +355,13 @@ class CorrelationsRequest(FilteredRequest):
     where_against: Annotated[
         str | None, Field(description="with against: filter on the second dataset, e.g. \"model == 'x'\"")
     ] = None
+    skip_echoes: Annotated[
+        bool,
+        Field(
+            description="with against: leave out pairs of a latent with itself (the second text repeating the "
+            "first's words), to see what the first text triggers rather than what is copied"
+        ),
+    ] = False
     top_k: Annotated[int, Field(ge=1, le=50, description="rows per page (per category for columns)")] = 20
     cursor: CursorArg = 0
     sae: SaeArg = None
@@ -370,6 +377,8 @@ class CorrelationsRequest(FilteredRequest):
             raise InputError("latent, dissimilar_labels and cursor apply to co-occurrence only (no column)")
         if (self.against is None) != (self.join_on is None):
             raise InputError("against and join_on go together: the second dataset and the column that matches rows")
+        if self.skip_echoes and self.against is None:
+            raise InputError("skip_echoes applies across two datasets: give against and join_on too")
         if self.where_against is not None and self.against is None:
             raise InputError("where_against filters the against dataset: give against and join_on too")
         if self.against is not None and (self.column or self.dissimilar_labels is not None):

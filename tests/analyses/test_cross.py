@@ -114,3 +114,19 @@ def test_misaligned_rows_are_refused() -> None:
     X, Y = _hand()
     with pytest.raises(InputError, match="one row per aligned pair"):
         cross_cooccurrence(X, Y[:5], None, None)
+
+
+def test_skip_same_leaves_out_a_latent_paired_with_itself() -> None:
+    rng = np.random.default_rng(5)
+    X = sp.random(60, 12, density=0.3, format="csr", random_state=rng)
+    Y = X.copy()  # the second text echoes the first: every latent pairs with itself
+    full = cross_cooccurrence(X, Y, None, None, min_cooc=2, alpha=1.0, top_k=10_000)
+    echo_free = cross_cooccurrence(X, Y, None, None, min_cooc=2, alpha=1.0, top_k=10_000, skip_same=True)
+    same = {(p.latent_x, p.latent_y) for p in full.pairs if p.latent_x == p.latent_y}
+    assert same and echo_free.tested == full.tested - len(same)
+    assert {(p.latent_x, p.latent_y) for p in echo_free.pairs} == {
+        (p.latent_x, p.latent_y) for p in full.pairs if p.latent_x != p.latent_y
+    }
+    assert "echoes" in echo_free.to_text()
+    with pytest.raises(InputError, match="one SAE"):
+        cross_cooccurrence(X, Y[:, :5], None, None, skip_same=True)
