@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[Any]
 
 log = logging.getLogger("saescope")
+DEFAULT_RAY_ADDRESS = "default"
+"""``--ray`` alone (as :data:`saescope.distributed.DEFAULT_ADDRESS`, which this light module does not import)."""
 R = TypeVar("R", bound=Request)
 
 
@@ -93,7 +95,8 @@ def _progress_bar(total: int, desc: str) -> tuple[Any, Callable[[ShardProgress],
         bar.n = p.docs_done
         rate_d = p.docs_done / p.elapsed_s if p.elapsed_s > 0 else 0.0
         rate_t = p.tokens_done / p.elapsed_s if p.elapsed_s > 0 else 0.0
-        bar.set_postfix_str(f"{rate_d:.1f} docs/s, {rate_t:,.0f} tok/s", refresh=False)
+        actors = "" if p.actors_alive is None else f", {p.actors_alive} actors alive"
+        bar.set_postfix_str(f"{rate_d:.1f} docs/s, {rate_t:,.0f} tok/s{actors}", refresh=False)
         bar.refresh()
 
     return bar, update
@@ -255,6 +258,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         device=args.device,
         llm=llm,
         llm_prices=Path(args.llm_prices) if args.llm_prices else None,
+        ray=args.ray,
     )
     if args.transport == "http":
         serve_http(config, host=args.host, port=args.port, token=args.token or os.environ.get("SAESCOPE_TOKEN"))
@@ -285,7 +289,13 @@ def _dataset_commands(sub: Subparsers) -> None:
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("embed", help="compute pooled SAE vectors for a dataset (resumable)")
-    add_options(p, EmbedRequest, positional=["dataset"], flags={"use_sae_thresholds": "--no-sae-thresholds"})
+    add_options(
+        p,
+        EmbedRequest,
+        positional=["dataset"],
+        flags={"use_sae_thresholds": "--no-sae-thresholds"},
+        bare={"ray": DEFAULT_RAY_ADDRESS},
+    )
     _common(p)
     p.set_defaults(func=cmd_embed)
 
@@ -430,6 +440,14 @@ def _serve_command(sub: Subparsers) -> None:
     p.add_argument("--max-documents", type=int, default=200_000, help="most documents one ingest may store")
     p.add_argument("--sae", default="default", help="SAE embed_dataset uses when a call names none")
     p.add_argument("--device", help="cuda, cpu or mps (default: best available)")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const=DEFAULT_RAY_ADDRESS,
+        metavar="ADDRESS",
+        help="run embed_dataset jobs on this Ray cluster (alone: $RAY_ADDRESS, a local cluster, or a new one); "
+        "agents cannot choose a cluster themselves",
+    )
     p.add_argument(
         "--llm",
         choices=["auto", "sampling", "openai", "none"],

@@ -39,12 +39,16 @@ def text_list(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def _option(p: argparse.ArgumentParser, name: str, info: FieldInfo, flag: str, comma: bool) -> None:
+def _option(
+    p: argparse.ArgumentParser, name: str, info: FieldInfo, flag: str, comma: bool, bare: Any = argparse.SUPPRESS
+) -> None:
     core = _core(info.annotation)
     shown = "" if info.is_required() or info.default in (None, False, [], ()) else f" (default: {info.default})"
     kw: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": f"{info.description or ''}{shown}"}
     if info.is_required():
         kw["required"] = True
+    if bare is not argparse.SUPPRESS:
+        kw.update(nargs="?", const=bare, metavar=name.upper())
     if core is bool:
         kw["action"] = "store_false" if flag.startswith("--no-") else "store_true"
     elif get_origin(core) is Literal:
@@ -71,12 +75,15 @@ def add_options(
     flags: Mapping[str, str] | None = None,
     skip: Iterable[str] = (),
     comma: Iterable[str] = (),
+    bare: Mapping[str, Any] | None = None,
 ) -> None:
     """Options for ``request``'s fields: ``positional`` ones as arguments (which may be left out if named in
     ``optional``), the others as ``--field-name`` (or the flag in ``flags``; ``"-k/--top-k"`` gives two
     spellings, ``--no-x`` turns a true default off). A list field is a repeatable option, or one
-    comma-separated option when named in ``comma`` (lists of integers are always comma-separated)."""
+    comma-separated option when named in ``comma`` (lists of integers are always comma-separated). An option
+    named in ``bare`` may be given without a value, which then is ``bare[name]`` (``--ray`` or ``--ray ADDR``)."""
     flags = flags or {}
+    bare = bare or {}
     firsts = list(positional)
     for name in firsts:
         nargs = "?" if name in optional else None
@@ -84,7 +91,8 @@ def add_options(
     for name, info in request.model_fields.items():
         if name in firsts or name in skip:
             continue
-        _option(p, name, info, flags.get(name, "--" + name.replace("_", "-")), name in comma)
+        flag = flags.get(name, "--" + name.replace("_", "-"))
+        _option(p, name, info, flag, name in comma, bare.get(name, argparse.SUPPRESS))
 
 
 def request_from(args: argparse.Namespace, request: type[R], **values: Any) -> R:

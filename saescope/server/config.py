@@ -29,6 +29,9 @@ class ServerConfig:
     """Price table (JSON) for the cost ledger; default: ``$SAESCOPE_LLM_PRICES`` or the shipped ``prices.json``."""
     text_limit: int = 8000
     """Most characters of text one tool result returns (the structured result is paged instead)."""
+    ray: str | None = None
+    """Ray address on which ``embed_dataset`` jobs run (None: in the server's process). Only the operator
+    chooses it: a request's Ray fields are operator-only, so an agent cannot send work to another cluster."""
 
     def __post_init__(self) -> None:
         self.roots = [Path(r).expanduser().resolve() for r in self.roots]

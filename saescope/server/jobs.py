@@ -25,9 +25,10 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-# The work a job runs: it receives a progress callback (docs done, docs total, tokens done, seconds)
-# and returns the embedding key.
-JobWork = Callable[[Callable[[int, int, int, float], None]], str]
+# A job's progress: docs done, docs total, tokens done, seconds, Ray actors alive (None on the local path).
+JobProgress = Callable[[int, int, int, float, int | None], None]
+# The work a job runs: it receives a progress callback and returns the embedding key.
+JobWork = Callable[[JobProgress], str]
 
 
 class JobManager:
@@ -88,8 +89,17 @@ class JobManager:
             start = time.perf_counter()
             self._update(job_id, state="running")
 
-            def progress(done: int, total: int, tokens: int, elapsed: float, job_id: str = job_id) -> None:
-                self._update(job_id, docs_done=done, docs_total=total, tokens_done=tokens, elapsed_s=round(elapsed, 2))
+            def progress(
+                done: int, total: int, tokens: int, elapsed: float, actors: int | None, job_id: str = job_id
+            ) -> None:
+                self._update(
+                    job_id,
+                    docs_done=done,
+                    docs_total=total,
+                    tokens_done=tokens,
+                    elapsed_s=round(elapsed, 2),
+                    actors_alive=actors,
+                )
 
             try:
                 key = work(progress)

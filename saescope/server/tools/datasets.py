@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -17,6 +16,7 @@ from saescope.server.state import ServerState
 from saescope.server.tooling import READ_ONLY, REPLACES, WRITES, tool
 
 if TYPE_CHECKING:
+    from saescope.server.jobs import JobProgress
     from saescope.store.dataset import ShardProgress
 
 
@@ -60,13 +60,15 @@ async def embed_dataset(state: ServerState, req: EmbedRequest) -> CallToolResult
     meanwhile. Calling it again for the same dataset and settings returns the running job, or resumes an
     interrupted one where it stopped; once complete, it returns immediately."""
     config = state.config
+    if config.ray is not None:
+        req = req.model_copy(update={"ray": config.ray})
     choice = await state.run(lambda: ops.sae_choice(req, fallback=config.sae, roots=config.roots))
     n_docs = (await state.run(lambda: state.ws.dataset(req.dataset))).info.n_docs
     ws = state.ws
 
-    def work(progress: Callable[[int, int, int, float], None]) -> str:
+    def work(progress: JobProgress) -> str:
         def report(p: ShardProgress) -> None:
-            progress(p.docs_done, p.docs_total, p.tokens_done, p.elapsed_s)
+            progress(p.docs_done, p.docs_total, p.tokens_done, p.elapsed_s, p.actors_alive)
 
         # No lock on the reader: token-evidence calls share it with the job meanwhile (see state.Lock).
         return ops.embed_dataset(ws, req, choice, progress=report).key
@@ -91,7 +93,7 @@ async def embed_status(state: ServerState, req: JobStatusRequest, ctx: Context) 
         )
     deadline = anyio.current_time() + req.wait_seconds
     while job.active and anyio.current_time() < deadline:
-        message = f"{job.state}: {job.docs_done}/{job.docs_total} documents of {job.dataset}"
+        message = f"{job.state}: {job.docs_done}/{job.docs_total} documents of {job.dataset}{job.rates}"
         await ctx.report_progress(job.docs_done, job.docs_total or None, message)
         await anyio.sleep(min(0.5, max(0.0, deadline - anyio.current_time())))
         job = state.jobs.get(req.job_id) or job
