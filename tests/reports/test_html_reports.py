@@ -59,6 +59,13 @@ CASES: dict[str, Case] = {
         ops.correlations,
         "correlations_report",
     ),  # type: ignore[dict-item]
+    "correlations-across": (
+        CorrelationsRequest(
+            dataset="reviews", where="half == 'first'", against="reviews", join_on="pair", top_k=5, min_cooc=3
+        ),
+        ops.correlations,
+        "correlations_report",
+    ),  # type: ignore[dict-item]
     "cluster": (ClusterRequest(dataset="reviews", latents=None, axis="praise", k=2), ops.cluster, "cluster_report"),  # type: ignore[dict-item]
     "retrieval": (
         RetrieveRequest(dataset="reviews", query="praise for the acting", top_k=8),
