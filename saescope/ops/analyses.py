@@ -18,8 +18,18 @@ from pydantic import BaseModel, Field
 
 from saescope import analyses as an
 from saescope.errors import InputError, clip
-from saescope.ops.docsets import DocSet, Resolved, check_latents, key_text, labels_for, resolve, resolve_sides
-from saescope.ops.encoder import axis_scores, encode, label_embeddings
+from saescope.ops import streamed
+from saescope.ops.docsets import (
+    DocSet,
+    Resolved,
+    check_latents,
+    key_text,
+    labels_for,
+    resolve,
+    resolve_rows,
+    resolve_sides,
+)
+from saescope.ops.encoder import axis_scores, dataset_vectors, encode, label_embeddings
 from saescope.ops.requests import (
     ClusterRequest,
     CorrelationsRequest,
@@ -84,12 +94,15 @@ class Retrieval(BaseModel):
 
 # --- diff -------------------------------------------------------------------------------------------
 def run_diff(ws: Workspace, spec: DiffSpec, **options: Any) -> AnyDiff:
-    """The diff of ``spec``'s sides with ``options`` for the analysis (``top_k``, ``rank_by``, ...).
+    """The diff of ``spec``'s sides with ``options`` for the analysis (``top_k``, ``rank_by``, ...). A sets diff
+    of embeddings too big for the memory budget is counted shard by shard (:mod:`saescope.ops.streamed`).
 
     Raises:
         InputError, NotFoundError: unknown dataset, bad filter, column or key, or an empty side.
     """
     sides = resolve_sides(ws, spec)
+    if spec.mode == "sets" and not streamed.fits_in_memory(sides.a.source.embedding, sides.b.source.embedding):
+        return streamed.diff_sets(sides, **options)
     if spec.mode == "one_vs_many":
         one = {k: v for k, v in options.items() if k != "direction"}
         if one.get("rank_by") not in (None, "effect", "p"):
@@ -195,12 +208,13 @@ def ordered_groups(column: pd.Series, order: Sequence[str] | None, n_bins: int) 
 
 
 def trend(ws: Workspace, req: TrendRequest) -> TrendResult:
-    """Latents whose firing frequency rises or falls along the ordered values of ``req.column``.
+    """Latents whose firing frequency rises or falls along the ordered values of ``req.column`` (counted shard by
+    shard when the embedding is too big for the memory budget).
 
     Raises:
         InputError, NotFoundError: unknown dataset or column, a bad order or filter, or fewer than two groups.
     """
-    r = resolve(ws, DocSet(req.dataset, req.where, req.sae))
+    r = resolve_rows(ws, DocSet(req.dataset, req.where, req.sae))
     groups, names = ordered_groups(r.column(req.column), req.order, req.n_bins)
     strata = None
     if req.pair_key:
@@ -208,20 +222,12 @@ def trend(ws: Workspace, req: TrendRequest) -> TrendResult:
         strata = np.full(len(keys), -1, dtype=np.int64)
         present = keys.notna().to_numpy()
         strata[present] = pd.factorize(key_text(keys[present]))[0]
-    result = an.latent_trends(
-        r.X,
-        groups,
-        names,
-        labels_for(ws, r.embedding),
-        strata=strata,
-        doc_ids=r.doc_ids,
-        min_support=req.min_support,
-        top_k=req.top_k,
-        cursor=req.cursor,
-        alpha=req.alpha,
-        direction=req.direction,
-        rank_by=req.rank_by,
-    )
+    options = req.model_dump(include={"min_support", "top_k", "cursor", "alpha", "direction", "rank_by"})
+    labels = labels_for(ws, r.embedding)
+    if streamed.fits_in_memory(r.embedding):
+        result = an.latent_trends(r.X, groups, names, labels, strata=strata, doc_ids=r.doc_ids, **options)
+    else:
+        result = streamed.latent_trends(r, groups, names, labels, strata, **options)
     return TrendResult(
         dataset=req.dataset,
         column=req.column,
@@ -248,20 +254,22 @@ def correlations(ws: Workspace, req: CorrelationsRequest) -> CorrelationResult:
         return CorrelationResult(kind="metadata", metadata=assoc)
     if req.against is not None:
         return CorrelationResult(kind="cross", cross=cross_correlations(ws, req))
-    r = resolve(ws, docset, min_docs=2)
+    r = resolve_rows(ws, docset, min_docs=2)
     if req.latent is not None:
-        an.common.check_latent(req.latent, r.X.shape[1])  # before the SAE loads for its labels
+        an.common.check_latent(req.latent, r.embedding.manifest.d_sae)  # before the SAE loads for its labels
     similar = None if req.dissimilar_labels is None else label_embeddings(ws, r.embedding)
-    cooc = an.latent_cooccurrence(
-        r.X,
-        labels_for(ws, r.embedding),
-        label_embeddings=similar,
-        max_label_similarity=req.dissimilar_labels,
-        latent=req.latent,
-        min_cooc=req.min_cooc,
-        top_k=req.top_k,
-        cursor=req.cursor,
-    )
+    options: dict[str, Any] = {
+        "label_embeddings": similar,
+        "max_label_similarity": req.dissimilar_labels,
+        "latent": req.latent,
+        "min_cooc": req.min_cooc,
+        "top_k": req.top_k,
+        "cursor": req.cursor,
+    }
+    if streamed.fits_in_memory(r.embedding):
+        cooc = an.latent_cooccurrence(r.X, labels_for(ws, r.embedding), **options)
+    else:
+        cooc = streamed.latent_cooccurrence(r, labels_for(ws, r.embedding), **options)
     return CorrelationResult(kind="cooccurrence", cooccurrence=cooc)
 
 
@@ -335,7 +343,7 @@ def cluster_resolved(
         InputError: neither an axis nor latents for SAE clustering, or too few documents.
     """
     if dense:
-        return an.cluster_dense(encode(r.texts(ws)), doc_ids=r.doc_ids, k=k, seed=seed)
+        return an.cluster_dense(dataset_vectors(ws, r.docset.dataset)[r.rows], doc_ids=r.doc_ids, k=k, seed=seed)
     check_latents(latents or (), r.X.shape[1])
     scores = axis_scores(ws, r.embedding, axis) if axis else None
     return an.cluster_documents(
@@ -405,7 +413,8 @@ def rank_by_property(
     ranked = an.rank_by_latents(r.X.tocsc(), weights, top_k=top_k, cursor=cursor, doc_ids=r.doc_ids)
     dense_ranked = None
     if dense and q is not None:
-        dense_ranked = an.rank_dense(encode(r.texts(ws)), q, top_k=top_k, cursor=cursor, doc_ids=r.doc_ids)
+        vectors = dataset_vectors(ws, r.docset.dataset)[r.rows]
+        dense_ranked = an.rank_dense(vectors, q, top_k=top_k, cursor=cursor, doc_ids=r.doc_ids)
     return Retrieval(query=query, latents=chosen, sae_ranking=ranked, dense_ranking=dense_ranked)
 
 

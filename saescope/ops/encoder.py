@@ -7,6 +7,7 @@ label embeddings of each SAE's labels, cached on disk by the labels' digest.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 
 import numpy as np
@@ -18,6 +19,7 @@ from saescope.store.dataset import Embedding
 from saescope.workspace import Workspace
 
 Vectors = npt.NDArray[np.float32]
+log = logging.getLogger(__name__)
 
 _ENCODER: SentenceEncoder | None = None
 _ENCODER_LOCK = threading.Lock()
@@ -61,3 +63,35 @@ def axis_scores(ws: Workspace, emb: Embedding, text: str) -> Vectors:
     """Cosine similarity between each latent's label and ``text``."""
     scores: Vectors = label_embeddings(ws, emb) @ encode([text])[0]
     return scores
+
+
+def dataset_vectors(ws: Workspace, dataset: str, *, batch: int = 256) -> Vectors:
+    """Sentence embeddings of every document of ``dataset``, in its row order: the dense baseline and the
+    probe set of concept descriptions. Cached on disk by the dataset's fingerprint (a hash of its ids and
+    texts), so a re-ingested dataset is re-encoded and an unchanged one never is; encoded in batches, with
+    progress logged.
+
+    Raises:
+        NotFoundError: unknown dataset.
+    """
+    ds = ws.dataset(dataset)
+    info = ds.info
+    path = cache_home() / "dense" / f"minilm-{info.fingerprint}-{info.n_docs}.npy"
+    if path.is_file():
+        try:
+            cached = np.load(path)
+            if cached.shape == (info.n_docs, SENTENCE_DIM):
+                return np.asarray(cached, dtype=np.float32)
+        except (OSError, ValueError):
+            pass  # a damaged cache file is rebuilt below
+    texts = [str(t) for t in ds.documents(["text"])["text"]]
+    out = np.zeros((len(texts), SENTENCE_DIM), dtype=np.float32)
+    for lo in range(0, len(texts), batch):
+        out[lo : lo + batch] = encode(texts[lo : lo + batch])
+        if len(texts) > batch:
+            log.info("dense embeddings of %s: %d/%d documents", dataset, min(lo + batch, len(texts)), len(texts))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{threading.get_ident()}.tmp.npy")
+    np.save(tmp, out)
+    tmp.replace(path)
+    return out

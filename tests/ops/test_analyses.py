@@ -282,3 +282,18 @@ def test_correlations_across_two_document_sets_count_matched_rows(data: Data) ->
 def test_correlations_across_datasets_refuse_bad_requests(data: Data, values: dict[str, str], needle: str) -> None:
     with pytest.raises(InputError, match=needle):
         ops.correlations(data.ws, CorrelationsRequest.build(dataset="reviews", **values))
+
+
+def test_dense_vectors_are_cached_per_dataset_content(data: Data) -> None:
+    from saescope.ops.encoder import dataset_vectors, encode
+    from saescope.paths import cache_home
+
+    info = data.ws.dataset("inject").info
+    path = cache_home() / "dense" / f"minilm-{info.fingerprint}-{info.n_docs}.npy"
+    path.unlink(missing_ok=True)
+    first = dataset_vectors(data.ws, "inject")
+    texts = [str(t) for t in data.ws.dataset("inject").documents(["text"])["text"]]
+    assert np.allclose(first, encode(texts), atol=1e-5) and path.is_file()
+    path.write_bytes(b"not an array")  # a damaged cache is rebuilt, not trusted
+    assert np.allclose(dataset_vectors(data.ws, "inject"), first)
+    assert np.load(path).shape == first.shape
