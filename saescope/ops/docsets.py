@@ -1,7 +1,9 @@
 """Document sets made concrete: the one resolver every operation uses to turn names and filters into rows.
 
 A :class:`DocSet` names documents of one dataset (optionally filtered on metadata); :func:`resolve` gives
-their rows, matrix, ids and metadata. :func:`resolve_sides` does the same for the two sides of a
+their rows, matrix, ids and metadata, :func:`resolve_rows` the same with the matrix read only when first
+used (a store larger than memory is counted shard by shard instead, see :mod:`saescope.ops.streamed`).
+:func:`resolve_sides` does the same for the two sides of a
 comparison (:class:`~saescope.ops.requests.DiffSpec`: two sets, pairs matched by a key, or one value of a
 column against the rest), so that a diff, a hypothesis summary and a verification count the same documents.
 """
@@ -9,9 +11,8 @@ column against the rest), so that a diff, a hypothesis summary and a verificatio
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -46,18 +47,40 @@ class DocSet:
 
 @dataclass
 class Resolved:
-    """A document set made concrete: its rows, matrix, ids and metadata."""
+    """A document set made concrete: its rows, ids and metadata, and its dataset's matrix (read on first use)."""
 
     docset: DocSet
     embedding: Embedding
-    matrix: sp.csr_matrix
     rows: IntArray
     doc_ids: np.ndarray
     meta: pd.DataFrame
+    n_docs: int
+    """Documents in the whole dataset (rows of its matrix)."""
+    load: Callable[[], sp.csr_matrix] = field(repr=False)
+    _matrix: sp.csr_matrix | None = field(default=None, repr=False)
+    _X: sp.csr_matrix | None = field(default=None, repr=False)
 
-    @cached_property
+    @property
+    def matrix(self) -> sp.csr_matrix:
+        """The whole dataset's matrix, read (or taken from the workspace's cache) on first use.
+
+        Raises:
+            InputError: the embedding changed since the rows were resolved, or a shard is unreadable.
+        """
+        if self._matrix is None:
+            matrix = self.load()
+            if matrix.shape[0] != self.n_docs:
+                raise _changed(self.docset.dataset, self.n_docs, matrix.shape[0])
+            self._matrix = matrix
+        return self._matrix
+
+    @property
     def X(self) -> sp.csr_matrix:
-        return self.matrix[self.rows] if len(self.rows) != self.matrix.shape[0] else self.matrix
+        """The rows of this set (the matrix itself when the set is the whole dataset)."""
+        if self._X is None:
+            matrix = self.matrix
+            self._X = matrix[self.rows] if len(self.rows) != matrix.shape[0] else matrix
+        return self._X
 
     def column(self, name: str) -> pd.Series:
         """The metadata column ``name`` of these documents (``doc_id`` included).
@@ -81,20 +104,42 @@ def labels_for(ws: Workspace, emb: Embedding) -> LabelBook:
     return ws.labels(ws.sae_of(emb))
 
 
+def _changed(dataset: str, n_meta: int, n_rows: int) -> InputError:
+    return InputError(
+        f"{dataset} changed while it was being read ({n_meta} documents, {n_rows} embedded "
+        "rows): another process is re-ingesting or re-embedding it; call again when it is done"
+    )
+
+
 def resolve(ws: Workspace, docset: DocSet, *, min_docs: int = 1) -> Resolved:
-    """Rows of ``docset`` in its dataset's embedding.
+    """Rows of ``docset`` in its dataset's embedding, with the dataset's matrix read at once.
 
     Raises:
         NotFoundError: unknown dataset or no embedding.
         InputError: a bad filter, or fewer than ``min_docs`` documents match.
     """
     emb, matrix = ws.matrix(docset.dataset, docset.sae)
+    return _resolve(ws, docset, emb, matrix.shape[0], min_docs, matrix)
+
+
+def resolve_rows(ws: Workspace, docset: DocSet, *, min_docs: int = 1) -> Resolved:
+    """As :func:`resolve`, but the matrix is read only when ``matrix`` or ``X`` is first used: the rows are
+    checked against the manifest's document count, so a store larger than memory can be counted shard by shard.
+
+    Raises:
+        NotFoundError: unknown dataset or no complete embedding.
+        InputError: a bad filter, or fewer than ``min_docs`` documents match.
+    """
+    emb = ws.embedding(docset.dataset, docset.sae)
+    return _resolve(ws, docset, emb, emb.manifest.n_docs, min_docs, None)
+
+
+def _resolve(
+    ws: Workspace, docset: DocSet, emb: Embedding, n_rows: int, min_docs: int, matrix: sp.csr_matrix | None
+) -> Resolved:
     meta = ws.dataset(docset.dataset).metadata()
-    if len(meta) != matrix.shape[0]:
-        raise InputError(
-            f"{docset.dataset} changed while it was being read ({len(meta)} documents, {matrix.shape[0]} embedded "
-            "rows): another process is re-ingesting or re-embedding it; call again when it is done"
-        )
+    if len(meta) != n_rows:
+        raise _changed(docset.dataset, len(meta), n_rows)
     rows = an.select_rows(meta, docset.where) if docset.where is not None else np.arange(len(meta))
     if len(rows) < min_docs:
         columns = [c for c in meta.columns if c != "doc_id"]
@@ -103,7 +148,11 @@ def resolve(ws: Workspace, docset: DocSet, *, min_docs: int = 1) -> Resolved:
             f"Check the filter against the columns {columns}"
         )
     rows = np.asarray(rows, dtype=np.int64)
-    return Resolved(docset, emb, matrix, rows, meta["doc_id"].to_numpy()[rows], meta.iloc[rows])
+
+    def load() -> sp.csr_matrix:
+        return ws.matrix(docset.dataset, emb.key)[1]
+
+    return Resolved(docset, emb, rows, meta["doc_id"].to_numpy()[rows], meta.iloc[rows], n_rows, load, matrix)
 
 
 def same_space(*sets: Resolved) -> None:
@@ -122,15 +171,31 @@ def same_space(*sets: Resolved) -> None:
 
 @dataclass
 class Side:
-    """One side of a comparison: its documents' rows in their dataset and their SAE vectors."""
+    """One side of a comparison: its documents' rows in their dataset and their SAE vectors (read on first use)."""
 
     name: str
-    dataset: str
+    source: Resolved = field(repr=False)
+    """The resolved set the side was taken from (its dataset, embedding and matrix)."""
     rows: IntArray
     doc_ids: np.ndarray
-    X: sp.csr_matrix
     keys: np.ndarray | None = None
     """Pair keys in paired mode (what a paired diff's examples name), else None (examples are doc ids)."""
+    _X: sp.csr_matrix | None = field(default=None, repr=False)
+
+    @property
+    def dataset(self) -> str:
+        return self.source.docset.dataset
+
+    @property
+    def X(self) -> sp.csr_matrix:
+        """The side's rows of its dataset's matrix (the matrix is read on first use).
+
+        Raises:
+            InputError: as :attr:`Resolved.matrix`.
+        """
+        if self._X is None:
+            self._X = self.source.matrix[self.rows]
+        return self._X
 
     def doc_ids_for(self, names: list[str]) -> list[str]:
         """Document ids for example names from a diff (pair keys in paired mode, doc ids otherwise)."""
@@ -153,7 +218,7 @@ class Sides:
 
     @property
     def d_sae(self) -> int:
-        return int(self.a.X.shape[1])
+        return int(self.a.source.embedding.manifest.d_sae)
 
     def check_latents(self, latents: list[int]) -> None:
         """Raises:
@@ -174,7 +239,7 @@ def check_latents(latents: Sequence[int], d_sae: int) -> None:
 
 
 def _side(name: str, r: Resolved, idx: IntArray, keys: np.ndarray | None = None) -> Side:
-    return Side(name, r.docset.dataset, r.rows[idx], r.doc_ids[idx], r.X[idx], keys)
+    return Side(name, r, r.rows[idx], r.doc_ids[idx], keys)
 
 
 def key_text(values: pd.Series) -> pd.Series:
@@ -207,15 +272,16 @@ def _pair_index(r: Resolved, key: str) -> pd.Series:
 
 
 def resolve_sides(ws: Workspace, spec: DiffSpec) -> Sides:
-    """The documents of each side of ``spec``, as every comparison counts them.
+    """The documents of each side of ``spec``, as every comparison counts them; each side's vectors are read
+    when its ``X`` is first used.
 
     Raises:
         InputError, NotFoundError: unknown dataset, bad filter, column or key, or an empty side.
     """
     if spec.mode == "one_vs_many":
         return _one_vs_many(ws, spec)
-    ra = resolve(ws, DocSet(spec.dataset_a, spec.where_a, spec.sae))
-    rb = resolve(ws, DocSet(spec.b, spec.where_b, spec.sae))
+    ra = resolve_rows(ws, DocSet(spec.dataset_a, spec.where_a, spec.sae))
+    rb = resolve_rows(ws, DocSet(spec.b, spec.where_b, spec.sae))
     same_space(ra, rb)
     if spec.mode == "paired":
         key = str(spec.pair_key)
@@ -239,7 +305,7 @@ def resolve_sides(ws: Workspace, spec: DiffSpec) -> Sides:
 
 
 def _one_vs_many(ws: Workspace, spec: DiffSpec) -> Sides:
-    base = resolve(ws, DocSet(spec.dataset_a, spec.where_a, spec.sae))
+    base = resolve_rows(ws, DocSet(spec.dataset_a, spec.where_a, spec.sae))
     column = base.column(str(spec.column))
     present = column.notna().to_numpy()
     values = np.full(len(column), "", dtype=object)
