@@ -1,13 +1,16 @@
 """The Ray path against the local path on this machine: the overhead of distributing one machine's work.
 
-Run: ``.venv/bin/python benchmarks/ray_embed.py [--docs 300] [--shard-size 25]``
+Run: ``.venv/bin/python benchmarks/ray_embed.py [--docs 200] [--shard-size 25] [--rounds 2]``
 
 Embeds the same documents (SmolLM2's own answers, ~135 tokens each) with the default reader and SAE four
 ways into fresh stores: locally (one process, the engine's default workers), and on a local Ray cluster of
 2 CPUs with 1 actor of 1 CPU, 2 actors of 1 CPU, and 1 actor of 2 CPUs. For each it reports the wall time
 of the whole call (models loaded, actors started) and the steady rate (tokens/s between the first and the
 last shard reported), each as a ratio to the local path, and checks that the rows equal the local ones.
-Ray's own start-up (``ray.init``) is timed apart. Writes ``benchmarks/results/ray_embed.md``.
+Ray's own start-up (``ray.init``) is timed apart; the cluster is up during the local runs too. The four
+ways run in turn, ``--rounds`` times, and the table shows each one's median; the load average before each
+run is printed, since a busy machine skews whichever run meets the load. Writes
+``benchmarks/results/ray_embed.md``.
 Machines here drift by up to 2x over minutes and other processes may share the cores: only same-run
 ratios mean anything.
 """
@@ -16,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -48,6 +53,7 @@ def answers(n: int) -> list[str]:
 @dataclass
 class Run:
     name: str
+    load: float
     wall_s: float
     steady_tok_s: float
     tokens: int
@@ -58,7 +64,8 @@ def embed(root: Path, name: str, texts: list[str], shard_size: int, ray: RaySett
     from saescope.store.dataset import ShardProgress
     from saescope.workspace import Workspace
 
-    ws = Workspace(root / name, device="cpu")
+    load = os.getloadavg()[0]
+    ws = Workspace(root / f"{name.replace(' ', '_').replace(',', '')}-{time.monotonic_ns()}", device="cpu")
     ws.store.create("bench", pd.DataFrame({"doc_id": range(len(texts)), "text": texts}), source="benchmark")
     marks: list[tuple[float, int]] = []
 
@@ -75,7 +82,7 @@ def embed(root: Path, name: str, texts: list[str], shard_size: int, ray: RaySett
     points = sorted((t, k) for k, t in firsts.items())
     (t0, k0), (t1, k1) = points[0], points[-1]
     steady = (k1 - k0) / (t1 - t0) if t1 > t0 else float("nan")
-    return Run(name, wall, steady, k1, ws.embedding("bench").matrix())
+    return Run(name, load, wall, steady, k1, ws.embedding("bench").matrix())
 
 
 def cpu_line() -> str:
@@ -91,8 +98,9 @@ def cpu_line() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=300)
+    parser.add_argument("--docs", type=int, default=200)
     parser.add_argument("--shard-size", type=int, default=25)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ray_embed.md")
     args = parser.parse_args()
 
@@ -102,21 +110,36 @@ def main() -> None:
     from saescope.distributed import RaySettings
 
     texts = answers(args.docs)
-    runs: list[Run] = []
+    ways: list[tuple[str, RaySettings | None]] = [
+        ("local", None),
+        ("Ray, 1 actor x 1 CPU", RaySettings(actors=1)),
+        ("Ray, 2 actors x 1 CPU", RaySettings(actors=2)),
+        ("Ray, 1 actor x 2 CPUs", RaySettings(actors=1, cpus_per_actor=2)),
+    ]
+    every: dict[str, list[Run]] = {name: [] for name, _ in ways}
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        runs.append(embed(root, "local", texts, args.shard_size, None))
         start = time.perf_counter()
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         ray_init_s = time.perf_counter() - start
-        for name, settings in (
-            ("Ray, 1 actor x 1 CPU", RaySettings(actors=1)),
-            ("Ray, 2 actors x 1 CPU", RaySettings(actors=2)),
-            ("Ray, 1 actor x 2 CPUs", RaySettings(actors=1, cpus_per_actor=2)),
-        ):
-            runs.append(embed(root, name.replace(" ", "_").replace(",", ""), texts, args.shard_size, settings))
+        for _ in range(args.rounds):
+            for name, settings in ways:
+                run = embed(Path(tmp), name, texts, args.shard_size, settings)
+                print(f"{name}: load {run.load:.1f}, wall {run.wall_s:.1f} s, steady {run.steady_tok_s:,.0f} tok/s")
+                every[name].append(run)
         ray.shutdown()
 
+    def median(name: str) -> Run:
+        rs = every[name]
+        return Run(
+            name,
+            statistics.median(r.load for r in rs),
+            statistics.median(r.wall_s for r in rs),
+            statistics.median(r.steady_tok_s for r in rs),
+            rs[0].tokens,
+            rs[-1].matrix,
+        )
+
+    runs = [median(name) for name, _ in ways]
     local = runs[0]
     lines = [
         "# Ray path against the local path (one machine)",
@@ -128,7 +151,10 @@ def main() -> None:
         f"ray {ray.__version__}",
         f"- {len(texts)} documents (SmolLM2's answers), {local.tokens:,} tokens, shards of {args.shard_size}; "
         "default reader and SAE",
-        f"- `ray.init(num_cpus=2)` took {ray_init_s:.1f} s (not counted below)",
+        f"- `ray.init(num_cpus=2)` took {ray_init_s:.1f} s (not counted below); medians of {args.rounds} "
+        "rounds, the four ways in turn",
+        f"- load average (1 min) before each run: {', '.join(f'{r.load:.1f}' for rs in every.values() for r in rs)}"
+        " (2 cores; other processes shared the machine)",
         "- wall: the whole `Workspace.embed` call (models loaded, actors started); steady: tokens/s between "
         "the first and the last shard reported. Ratios are local / Ray for time and Ray / local for rate "
         "(below 1: Ray is slower)",

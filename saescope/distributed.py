@@ -181,6 +181,30 @@ def _shard_of(row: dict[str, Any], n_docs: int, d_sae: int) -> tuple[sp.csr_matr
     return matrix, n_tok
 
 
+def _rows(ds: Any) -> Iterator[dict[str, Any]]:
+    """The rows of ``ds`` as they come; an actor's failure becomes a :class:`SaescopeError` saying what to do.
+
+    Raises:
+        SaescopeError: an actor could not load the models or embed a shard (the actor's own error when it
+            raised one of saescope's, whose message says what to do).
+    """
+    try:
+        yield from ds.iter_rows()
+    except SaescopeError:
+        raise
+    except Exception as exc:  # Ray wraps a worker's exception in its own types, varying by release
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, SaescopeError):
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(cause, SaescopeError):
+            raise type(cause)(str(cause).splitlines()[-1] if str(cause) else repr(cause)) from exc
+        raise SaescopeError(
+            f"the Ray embedding failed ({type(exc).__name__}: {clip(str(exc), 1500)}); shards finished so far are "
+            "kept: fix the cause and run the same command again (workers' logs: /tmp/ray/session_latest/logs "
+            "on each node)"
+        ) from exc
+
+
 class RayRun:
     """One embedding on Ray: the cluster's resources resolved into an actor pool, and its live actor count."""
 
@@ -259,7 +283,7 @@ class RayRun:
             )
             ready: dict[int, tuple[sp.csr_matrix, np.ndarray]] = {}
             nxt = docs = tokens = 0
-            for row in out.iter_rows():
+            for row in _rows(out):
                 i = int(row["shard"])
                 if i in ready or i < nxt:
                     continue  # a retried task's second answer: the shard is already counted

@@ -199,3 +199,30 @@ def test_the_local_path_does_not_import_ray() -> None:
         "assert not [m for m in sys.modules if m == 'ray' or m.startswith('ray.')], 'ray was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_an_actor_error_comes_back_as_saescope_error() -> None:
+    from saescope.distributed import _rows
+    from saescope.errors import MissingAssetError, SaescopeError
+
+    class Failing:
+        def __init__(self, exc: Exception) -> None:
+            self.exc = exc
+
+        def iter_rows(self) -> Iterator[dict[str, Any]]:
+            raise self.exc
+            yield {}
+
+    def wrapped(inner: Exception) -> Exception:
+        try:
+            try:
+                raise inner
+            except Exception as exc:
+                raise RuntimeError("ray wrapper") from exc
+        except RuntimeError as outer:
+            return outer
+
+    with pytest.raises(MissingAssetError, match="cannot load reader"):
+        list(_rows(Failing(wrapped(MissingAssetError("cannot load reader 'x'")))))
+    with pytest.raises(SaescopeError, match="run the same command again"):
+        list(_rows(Failing(wrapped(ValueError("boom")))))
