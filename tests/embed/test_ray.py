@@ -226,3 +226,23 @@ def test_an_actor_error_comes_back_as_saescope_error() -> None:
         list(_rows(Failing(wrapped(MissingAssetError("cannot load reader 'x'")))))
     with pytest.raises(SaescopeError, match="run the same command again"):
         list(_rows(Failing(wrapped(ValueError("boom")))))
+
+
+def test_job_progress_carries_rates_and_actors() -> None:
+    from saescope.ops.jobs import EmbedJob
+
+    job = EmbedJob(
+        job_id="embed-1",
+        dataset="d",
+        sae="default",
+        state="running",
+        docs_done=10,
+        docs_total=20,
+        tokens_done=1000,
+        elapsed_s=2.0,
+        actors_alive=2,
+        submitted="now",
+    )
+    assert job.rates == ", 5.0 docs/s, 500 tokens/s, 2 Ray actors alive"
+    assert job.rates in job.to_text()
+    assert job.model_copy(update={"actors_alive": None}).rates == ", 5.0 docs/s, 500 tokens/s"
