@@ -225,6 +225,16 @@ class RayRun:
         self.settings = settings
         self.gpus_per_actor = per_gpu
         self.actors = max(1, settings.actors or fit)
+        if self.actors > max(fit, 1):
+            log.warning(
+                "%d actors need %g CPUs and %g GPUs but the Ray cluster has %g and %g now: the pool waits for an "
+                "autoscaler to add nodes, or lower --ray-actors",
+                self.actors,
+                self.actors * settings.cpus_per_actor,
+                self.actors * per_gpu,
+                cpus,
+                gpus,
+            )
         self.device = "cuda" if per_gpu else "cpu"
         self.pids: set[int] = set()
         self._alive: tuple[float, int | None] = (-_ALIVE_EVERY_S, None)
