@@ -578,31 +578,88 @@ def diff_one_vs_many(
     T = as_csr(X_target, "X_target")
     others = [as_csr(X, f"X_others[{i}]") for i, X in enumerate(X_others)]
     _check_common(top_k, cursor, alpha, min_support)
-    if not others:
+    _check_one_vs_many(len(others), names, target_name, baseline, rank_by)
+    width = T.shape[1]
+    for name, other in zip(names, others, strict=True):
+        if other.shape[1] != width:
+            raise InputError(f"set {name!r} has {other.shape[1]} latents but the target has {width}")
+    return diff_one_vs_many_from_counts(
+        column_counts(T),
+        T.shape[0],
+        np.vstack([column_counts(other) for other in others]),
+        np.array([other.shape[0] for other in others], dtype=np.int64),
+        labels,
+        names,
+        examples=partial(top_rows_per_column, T),
+        target_name=target_name,
+        doc_ids_target=doc_ids_target,
+        baseline=baseline,
+        min_support=min_support,
+        top_k=top_k,
+        cursor=cursor,
+        alpha=alpha,
+        rank_by=rank_by,
+        n_examples=n_examples,
+    )
+
+
+def _check_one_vs_many(n_others: int, names: Sequence[str], target_name: str, baseline: str, rank_by: str) -> None:
+    if not n_others:
         raise InputError("diff_one_vs_many needs at least one other set")
-    if len(names) != len(others):
-        raise InputError(f"got {len(others)} other sets but {len(names)} names")
+    if len(names) != n_others:
+        raise InputError(f"got {n_others} other sets but {len(names)} names")
     if len(set(names)) != len(names) or target_name in names:
         raise InputError("set names must be unique and differ from target_name")
     if baseline not in ("max", "mean"):
         raise InputError(f"unknown baseline {baseline!r}; choose max or mean")
     if rank_by not in ("effect", "score", "p"):
         raise InputError(f"unknown rank_by {rank_by!r}; choose effect, score or p")
-    width = T.shape[1]
-    for name, other in zip(names, others, strict=True):
-        if other.shape[1] != width:
-            raise InputError(f"set {name!r} has {other.shape[1]} latents but the target has {width}")
-        if other.shape[0] == 0:
+
+
+def diff_one_vs_many_from_counts(
+    counts_target: IntArray,
+    n_target: int,
+    counts_others: IntArray,
+    n_others: IntArray,
+    labels: Labels,
+    names: Sequence[str],
+    *,
+    examples: Examples,
+    target_name: str = "target",
+    doc_ids_target: DocIds = None,
+    baseline: Literal["max", "mean"] = "max",
+    min_support: int = 5,
+    top_k: int = 20,
+    cursor: int = 0,
+    alpha: float = 0.05,
+    rank_by: Literal["effect", "score", "p"] = "effect",
+    n_examples: int = 3,
+) -> OneVsMany:
+    """:func:`diff_one_vs_many` from the target's size and per-latent firing counts, and each other set's
+    (``counts_others``: sets x latents; taken shard by shard by :func:`saescope.analyses.streamed.set_counts`);
+    ``examples`` finds a page's target documents.
+
+    Raises:
+        InputError: as :func:`diff_one_vs_many`, or counts whose shapes do not match or exceed a set's size.
+    """
+    _check_common(top_k, cursor, alpha, min_support)
+    ct_all = np.asarray(counts_target, dtype=np.int64)
+    co_all = np.asarray(counts_others, dtype=np.int64)
+    n_o = np.asarray(n_others, dtype=np.int64)
+    _check_one_vs_many(len(n_o), names, target_name, baseline, rank_by)
+    if ct_all.ndim != 1 or co_all.shape != (len(n_o), len(ct_all)):
+        raise InputError(f"counts of shape {ct_all.shape} and {co_all.shape} do not match {len(n_o)} other sets")
+    for name, size in zip(names, n_o, strict=True):
+        if size == 0:
             raise InputError(f"set {name!r} has no documents")
-    n_t = T.shape[0]
+    n_t = int(n_target)
     if n_t == 0:
         raise InputError("the target set has no documents")
-    check_labels(labels, width)
+    if len(ct_all) and (ct_all.min() < 0 or ct_all.max() > n_t or co_all.min() < 0 or (co_all > n_o[:, None]).any()):
+        raise InputError("counts must be within 0..n of their set")
+    check_labels(labels, len(ct_all))
     ids_t = check_doc_ids(doc_ids_target, n_t, "doc_ids_target")
 
-    ct_all = column_counts(T)
-    co_all = np.vstack([column_counts(other) for other in others])
-    n_o = np.array([other.shape[0] for other in others], dtype=np.int64)
     latents = np.flatnonzero(ct_all + co_all.sum(axis=0) >= min_support)
     ct, co = ct_all[latents], co_all[:, latents]
     ft = ct / n_t
@@ -613,7 +670,7 @@ def diff_one_vs_many(
     q = stats.benjamini_hochberg(p)
     if baseline == "max":
         base = fo.max(axis=0)
-        lows = np.vstack([stats.newcombe_interval(ct, n_t, co[j], n_o[j])[0] for j in range(len(others))])
+        lows = np.vstack([stats.newcombe_interval(ct, n_t, co[j], n_o[j])[0] for j in range(len(n_o))])
         low = lows.min(axis=0)
     else:
         base = fo.mean(axis=0)
@@ -630,7 +687,7 @@ def diff_one_vs_many(
     sel, nxt = _page_order(keys, latents[keep], top_k, cursor)
     idx = keep[sel]
     page_latents = [int(v) for v in latents[idx]]
-    ex = top_rows_per_column(T, page_latents, n_examples)
+    ex = examples(page_latents, n_examples)
     rows = [
         OneVsManyRow(
             latent=lat,

@@ -94,19 +94,23 @@ class Retrieval(BaseModel):
 
 # --- diff -------------------------------------------------------------------------------------------
 def run_diff(ws: Workspace, spec: DiffSpec, **options: Any) -> AnyDiff:
-    """The diff of ``spec``'s sides with ``options`` for the analysis (``top_k``, ``rank_by``, ...). A sets diff
-    of embeddings too big for the memory budget is counted shard by shard (:mod:`saescope.ops.streamed`).
+    """The diff of ``spec``'s sides with ``options`` for the analysis (``top_k``, ``rank_by``, ...). A sets or
+    one-vs-many diff of embeddings too big for the memory budget is counted shard by shard
+    (:mod:`saescope.ops.streamed`); a paired diff reads the matrix.
 
     Raises:
         InputError, NotFoundError: unknown dataset, bad filter, column or key, or an empty side.
     """
     sides = resolve_sides(ws, spec)
-    if spec.mode == "sets" and not streamed.fits_in_memory(sides.a.source.embedding, sides.b.source.embedding):
+    stream = spec.mode != "paired" and not streamed.fits_in_memory(sides.a.source.embedding, sides.b.source.embedding)
+    if spec.mode == "sets" and stream:
         return streamed.diff_sets(sides, **options)
     if spec.mode == "one_vs_many":
         one = {k: v for k, v in options.items() if k != "direction"}
         if one.get("rank_by") not in (None, "effect", "p"):
             one["rank_by"] = "score"
+        if stream:
+            return streamed.diff_one_vs_many(sides, **one)
         names = list(sides.groups)
         return an.diff_one_vs_many(
             sides.a.X,

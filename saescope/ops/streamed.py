@@ -4,8 +4,9 @@ An operation asks :func:`fits_in_memory` whether the matrices it would read fit 
 (``SAESCOPE_MEMORY_BUDGET_MB``, by default half of the memory available when it is asked). If they do, it
 reads them whole, as before; if not, it calls the functions here, which take the same counts one shard at a
 time (:mod:`saescope.analyses.streamed`) and hand them to the same statistics, so both paths return equal
-results. Streamed: diffs of two sets, trends (with or without pairing) and co-occurrence without a column.
-Paired and one-vs-many diffs, metadata correlations, clustering and retrieval still read the matrix.
+results. Streamed: diffs of two sets and of one value against the others, trends (with or without pairing)
+and co-occurrence without a column. Paired diffs (which need each pair's joint firing), metadata correlations,
+co-occurrence across datasets, clustering and retrieval still read the matrix.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import scipy.sparse as sp
 from saescope import analyses as an
 from saescope.analyses import streamed
 from saescope.analyses.correlations import cooccurrence_from_counts, cooccurrence_pairs
-from saescope.analyses.diff import Examples, diff_sets_from_counts
+from saescope.analyses.diff import Examples, diff_one_vs_many_from_counts, diff_sets_from_counts
 from saescope.analyses.trend import latent_trends_from_counts, trend_rows
 from saescope.errors import InputError
 from saescope.ops.docsets import Resolved, Sides
@@ -32,9 +33,10 @@ IntArray = npt.NDArray[np.int64]
 BUDGET_ENV = "SAESCOPE_MEMORY_BUDGET_MB"
 BUDGET_SHARE = 0.5
 """Share of the available memory an operation may fill with matrices when ``SAESCOPE_MEMORY_BUDGET_MB`` is unset."""
-LOAD_FACTOR = 2.0
+LOAD_FACTOR = 2.5
 """Peak memory of reading a matrix whole, in matrix sizes: the stacked shards plus each side's copy of its rows
-(1.16 GB per million documents of 74 active latents, about twice the 0.6 GB matrix; benchmarks/stream_memory.md)."""
+(an ops-level sets diff of a million documents of 74 active latents peaked 1.39 GB above its baseline, 2.4 times
+the 0.58 GB estimate; benchmarks/results/stream_memory.md)."""
 BYTES_PER_ENTRY = 8
 """A stored activation: a float32 value and an int32 latent index."""
 
@@ -136,6 +138,28 @@ def diff_sets(sides: Sides, **options: Any) -> an.SetDiff:
         doc_ids_b=b.doc_ids,
         name_a=a.name,
         name_b=b.name,
+        **options,
+    )
+
+
+def diff_one_vs_many(sides: Sides, **options: Any) -> an.OneVsMany:
+    """:func:`saescope.analyses.diff_one_vs_many` of a target side against each other group, in one counting pass.
+
+    Raises:
+        InputError: as :func:`saescope.analyses.diff_one_vs_many`, or a shard does not hold the rows it should.
+    """
+    target, groups = sides.a, list(sides.groups.values())
+    _, counts = streamed.set_counts(_shards(target.source), [target.rows, *(g.rows for g in groups)], sides.d_sae)
+    return diff_one_vs_many_from_counts(
+        counts[0],
+        len(target.rows),
+        counts[1:],
+        np.array([len(g.rows) for g in groups], dtype=np.int64),
+        sides.labels,
+        list(sides.groups),
+        examples=_examples(target.source, target.rows, sides.d_sae),
+        target_name=target.name,
+        doc_ids_target=target.doc_ids,
         **options,
     )
 

@@ -60,7 +60,7 @@ def _both(ws: Workspace, monkeypatch: pytest.MonkeyPatch, run: Any) -> tuple[dic
 
         return call
 
-    for name in ("diff_sets", "latent_trends", "latent_cooccurrence"):
+    for name in ("diff_sets", "diff_one_vs_many", "latent_trends", "latent_cooccurrence"):
         monkeypatch.setattr(streamed, name, counted(name))
     in_memory: BaseModel = run(ws)
     assert not calls
@@ -88,6 +88,37 @@ def test_sets_diff_streamed_equals_in_memory(
     in_memory, out = _both(sharded, monkeypatch, lambda ws: ops.diff(ws, req))
     assert in_memory == expected and out == expected
     assert expected["sets"]["rows"] and any(r["examples_a"] for r in expected["sets"]["rows"])
+
+
+@pytest.mark.parametrize(
+    "req",
+    [
+        DiffRequest.build(dataset_a="reviews", mode="one_vs_many", column="category", target="fresh", min_support=2),
+        DiffRequest.build(
+            dataset_a="reviews", mode="one_vs_many", column="half", target="first", min_support=1, rank_by="p", top_k=50
+        ),
+        DiffRequest.build(
+            dataset_a="reviews", where_a="half == 'second'", mode="one_vs_many", column="category", target="plot"
+        ),
+    ],
+)
+def test_one_vs_many_streamed_equals_in_memory(
+    req: DiffRequest, data: Data, sharded: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = ops.diff(data.ws, req).model_dump()
+    in_memory, out = _both(sharded, monkeypatch, lambda ws: ops.diff(ws, req))
+    assert in_memory == expected and out == expected
+    assert expected["one_vs_many"]["rows"] and any(r["examples_target"] for r in expected["one_vs_many"]["rows"])
+
+
+def test_paired_diff_reads_the_matrix_under_any_budget(
+    data: Data, sharded: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    req = DiffRequest.build(
+        dataset_a="reviews", where_a="half == 'first'", where_b="half == 'second'", mode="paired", pair_key="pair"
+    )
+    monkeypatch.setenv(streamed.BUDGET_ENV, "0")
+    assert ops.diff(sharded, req).model_dump() == ops.diff(data.ws, req).model_dump()
 
 
 @pytest.mark.parametrize(
