@@ -1,4 +1,9 @@
-"""Property retrieval: rank documents by a weighted handful of latents, or by dense cosine as a baseline.
+"""Property retrieval: rank documents by weighted latents, by dense cosine (the baseline), or by both fused.
+
+Two ways to choose latents for a query: :func:`select_latents_research` (the recipe of arXiv 2512.10092:
+the ~100 latents whose labels best match the query, weighted by rank) and :func:`select_property_latents`
+(label and activating-context similarity together, refined by positive examples). Documents are scored by
+:func:`rank_by_latents`; :func:`fuse_rankings` merges an SAE and a dense ranking by reciprocal rank.
 
 For repeated queries over a large corpus pass ``X`` as CSC: scoring then reads only the chosen
 latents' columns. A CSR matrix works too, at the cost of one pass over its stored column indices.
@@ -6,7 +11,7 @@ latents' columns. A CSR matrix works too, at the cost of one pass over its store
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -16,6 +21,7 @@ from pydantic import BaseModel, Field
 from saescope.analyses.common import (
     DocIds,
     FloatArray,
+    IntArray,
     Labels,
     as_csr,
     as_csr_or_csc,
@@ -32,7 +38,17 @@ from saescope.analyses.common import (
 )
 from saescope.errors import InputError
 
-Scoring = Literal["normalized", "activation", "binary"]
+Scoring = Literal["normalized", "p90", "activation", "binary"]
+RRF_K = 60
+"""The reciprocal-rank-fusion constant: a document at rank r (0-based) adds ``1 / (RRF_K + r + 1)``."""
+RESEARCH_LATENTS = 100
+"""Latents of the research recipe (arXiv 2512.10092), weighted by rank at temperature 0.2."""
+RESEARCH_TEMPERATURE = 0.2
+SAE_LATENTS = 100
+"""Latents of the ``sae`` method (label and context matching); chosen on the real-response detectors."""
+SAE_TEMPERATURE = 0.2
+CONTEXT_WEIGHT = 0.5
+"""Share of the activating-context similarity in a latent's match with the query (the rest: its label)."""
 
 
 class Contribution(BaseModel):
@@ -87,6 +103,9 @@ class PropertyLatent(BaseModel):
     label: str = Field(description="preferred label of the latent")
     weight: float = Field(description="weight used for ranking documents")
     similarity: float = Field(description="cosine between the latent's label embedding and the query embedding")
+    context_similarity: float | None = Field(
+        default=None, description="cosine between the latent's activating contexts (embedded) and the query"
+    )
     lift: float | None = Field(description="firing frequency in the positive examples / in the corpus (smoothed)")
 
 
@@ -108,8 +127,8 @@ class PropertyLatents(BaseModel):
             head
             + "\n"
             + render_table(
-                ["latent", "label", "weight", "similarity", "lift"],
-                [[p.latent, p.label, p.weight, p.similarity, p.lift] for p in self.latents],
+                ["latent", "label", "weight", "similarity", "context sim.", "lift"],
+                [[p.latent, p.label, p.weight, p.similarity, p.context_similarity, p.lift] for p in self.latents],
             )
         )
 
@@ -127,28 +146,161 @@ def rank_by_latents(
     """Rank documents by ``sum_j weight_j * value_j(doc)`` over the given latents.
 
     ``scoring``: ``normalized`` (default) divides each latent's activation by its maximum over the
-    corpus, so latents with large raw activations do not drown the others; ``activation`` uses raw
-    activations; ``binary`` counts firing (weight when it fires). Only documents with a positive
-    score are ranked (``total``); ties go to the lower row.
+    corpus, so latents with large raw activations do not drown the others; ``p90`` divides it by the
+    90th percentile of the latent's non-zero activations (the research recipe: one outlier document
+    does not flatten the rest); ``activation`` uses raw activations; ``binary`` counts firing (weight
+    when it fires). Only documents with a positive score are ranked (``total``); ties go to the lower row.
 
     Raises:
         InputError: no latents, a latent out of range, a non-finite weight, or bad paging.
     """
+    check_page(top_k, cursor)
+    parts = _latent_contributions(X, latent_weights, scoring)
+    ids = check_doc_ids(doc_ids, parts.n)
+    cand = np.flatnonzero(parts.scores > 0)
+    order = cand[top_order([parts.scores[cand], -cand.astype(np.float64)], cursor + top_k)]
+    return RankedDocs(
+        method=f"weighted latents ({scoring}): "
+        + ", ".join(f"{int(k)}x{v:.2g}" for k, v in zip(parts.latents, parts.weights, strict=True)),
+        n_docs=parts.n,
+        total=len(cand),
+        cursor=cursor,
+        next_cursor=cursor + top_k if cursor + top_k < len(cand) else None,
+        docs=_ranked_page(order[cursor : cursor + top_k], parts.scores, cursor, ids, parts, n_contributions),
+    )
+
+
+def rank_hybrid(
+    X: Any,
+    latent_weights: Mapping[int, float],
+    E: npt.NDArray[np.floating[Any]],
+    q: npt.NDArray[np.floating[Any]],
+    *,
+    top_k: int = 20,
+    cursor: int = 0,
+    doc_ids: DocIds = None,
+    scoring: Scoring = "p90",
+    k: int = RRF_K,
+    n_contributions: int = 5,
+) -> RankedDocs:
+    """Reciprocal-rank fusion of the SAE ranking (:func:`rank_by_latents`) and the dense ranking
+    (:func:`rank_dense`) of the same documents: score = ``1/(k + r_sae + 1) + 1/(k + r_dense + 1)``, a
+    document the SAE does not score adding nothing from it. Every document is ranked (``total``); ties go
+    to the lower row. Contributions are the SAE latents' (weight x normalised activation).
+
+    Raises:
+        InputError: no latents, a latent out of range, a non-finite weight, ``E`` rows or width not
+            matching, ``k`` < 1, or bad paging.
+    """
+    check_page(top_k, cursor)
+    parts = _latent_contributions(X, latent_weights, scoring)
+    dense = dense_scores(E, q)
+    if dense.shape[0] != parts.n:
+        raise InputError(f"E has {dense.shape[0]} rows but X has {parts.n}")
+    ids = check_doc_ids(doc_ids, parts.n)
+    rows = np.arange(parts.n, dtype=np.float64)
+    sae_cand = np.flatnonzero(parts.scores > 0)
+    sae_order = sae_cand[top_order([parts.scores[sae_cand], -sae_cand.astype(np.float64)], len(sae_cand))]
+    dense_order = top_order([dense, -rows], parts.n)
+    fused = fuse_rankings([sae_order, dense_order], parts.n, k=k)
+    order = top_order([fused, -rows], cursor + top_k)
+    return RankedDocs(
+        method=f"reciprocal-rank fusion (k={k}) of SAE latents ({scoring}, {len(parts.latents)} latents) "
+        "and dense cosine",
+        n_docs=parts.n,
+        total=parts.n,
+        cursor=cursor,
+        next_cursor=cursor + top_k if cursor + top_k < parts.n else None,
+        docs=_ranked_page(order[cursor : cursor + top_k], fused, cursor, ids, parts, n_contributions),
+    )
+
+
+def fuse_rankings(orders: Sequence[npt.ArrayLike], n: int, *, k: int = RRF_K) -> FloatArray:
+    """Reciprocal-rank fusion: for each of ``n`` rows, the sum over ``orders`` (row indices, best first,
+    each possibly partial) of ``1 / (k + rank + 1)``, rank 0-based; rows absent from an order get nothing
+    from it.
+
+    Raises:
+        InputError: ``k`` < 1, a row out of range, or a row twice in one order.
+    """
+    if k < 1:
+        raise InputError(f"k must be >= 1, got {k}")
+    out = np.zeros(n, dtype=np.float64)
+    for order in orders:
+        o = np.asarray(order, dtype=np.int64).ravel()
+        if o.size and (o.min() < 0 or o.max() >= n):
+            raise InputError(f"rankings must hold rows in 0..{n - 1}")
+        if np.unique(o).size != o.size:
+            raise InputError("a ranking holds a row twice")
+        out[o] += 1.0 / (k + np.arange(o.size, dtype=np.float64) + 1.0)
+    return out
+
+
+def group_percentile(groups: IntArray, values: FloatArray, n_groups: int, q: float) -> FloatArray:
+    """Per group ``0..n_groups-1``, the ``q``-th percentile of its ``values`` (linear interpolation, as
+    ``numpy.percentile``); 1.0 for an empty group or a non-positive percentile, so dividing by it is safe."""
+    out = np.ones(n_groups, dtype=np.float64)
+    if values.size == 0:
+        return out
+    order = np.lexsort((values, groups))
+    g, v = groups[order], values[order]
+    counts = np.bincount(g, minlength=n_groups)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    has = np.flatnonzero(counts > 0)
+    at = (counts[has] - 1) * (q / 100.0)
+    lo = np.floor(at).astype(np.int64)
+    hi = np.minimum(lo + 1, counts[has] - 1)
+    vlo, vhi = v[starts[has] + lo], v[starts[has] + hi]
+    pct = vlo + (vhi - vlo) * (at - lo)
+    out[has] = np.where(pct > 0, pct, 1.0)
+    return out
+
+
+def nonzero_percentile(X: Any, q: float = 90.0) -> FloatArray:
+    """Per latent (column), the ``q``-th percentile of its non-zero activations; 1.0 where it never fires."""
+    M = as_csr_or_csc(X)
+    _, cols, vals = column_entries(M, np.arange(M.shape[1]))
+    return group_percentile(cols, vals, M.shape[1], q)
+
+
+def rank_weights(n: int, temperature: float = 0.2) -> FloatArray:
+    """Weights of ``n`` ranked latents, ``exp(-r / (n * temperature))`` for r = 0..n-1, summing to 1.
+
+    Raises:
+        InputError: ``n`` < 1 or ``temperature`` <= 0.
+    """
+    if n < 1:
+        raise InputError(f"n must be >= 1, got {n}")
+    if not temperature > 0:
+        raise InputError(f"temperature must be > 0, got {temperature}")
+    w = np.exp(-np.arange(n, dtype=np.float64) / (n * temperature))
+    return np.asarray(w / w.sum(), dtype=np.float64)
+
+
+class _Contributions:
+    """Firing entries of the chosen latents and each document's total."""
+
+    def __init__(
+        self, n: int, latents: IntArray, weights: FloatArray, rows: IntArray, cols: IntArray, contrib: FloatArray
+    ) -> None:
+        self.n, self.latents, self.weights = n, latents, weights
+        self.rows, self.cols, self.contrib = rows, cols, contrib
+        self.scores = np.bincount(rows, weights=contrib, minlength=n).astype(np.float64)
+
+
+def _latent_contributions(X: Any, latent_weights: Mapping[int, float], scoring: Scoring) -> _Contributions:
     M = as_csr_or_csc(X)
     n, d = M.shape
-    check_page(top_k, cursor)
-    ids = check_doc_ids(doc_ids, n)
     if not latent_weights:
         raise InputError("give at least one latent with a weight")
-    if scoring not in ("normalized", "activation", "binary"):
-        raise InputError(f"unknown scoring {scoring!r}; choose normalized, activation or binary")
+    if scoring not in ("normalized", "p90", "activation", "binary"):
+        raise InputError(f"unknown scoring {scoring!r}; choose normalized, p90, activation or binary")
     lats = np.array(sorted(int(k) for k in latent_weights), dtype=np.int64)
     if lats.min() < 0 or lats.max() >= d:
         raise InputError(f"latents must be in 0..{d - 1}")
     w = np.array([float(latent_weights[int(k)]) for k in lats])
     if not np.all(np.isfinite(w)):
         raise InputError("latent weights must be finite numbers")
-
     rows, cols, vals = column_entries(M, lats)
     pos = np.searchsorted(lats, cols)
     if scoring == "binary":
@@ -157,15 +309,16 @@ def rank_by_latents(
         vmax = np.zeros(len(lats))
         np.maximum.at(vmax, pos, vals)
         vals = vals / vmax[pos]
-    contrib = w[pos] * vals
-    scores = np.bincount(rows, weights=contrib, minlength=n)
-    cand = np.flatnonzero(scores > 0)
-    order = cand[top_order([scores[cand], -cand.astype(np.float64)], cursor + top_k)]
-    page = order[cursor : cursor + top_k]
-    nxt = cursor + top_k if cursor + top_k < len(cand) else None
+    elif scoring == "p90" and len(vals):
+        vals = vals / group_percentile(pos, vals, len(lats), 90.0)[pos]
+    return _Contributions(n, lats, w, rows, cols, w[pos] * vals)
 
-    in_page = np.isin(rows, page)
-    pr, pc, pv = rows[in_page], cols[in_page], contrib[in_page]
+
+def _ranked_page(
+    page: IntArray, scores: FloatArray, cursor: int, ids: DocIds, parts: _Contributions, n_contributions: int
+) -> list[RankedDoc]:
+    in_page = np.isin(parts.rows, page)
+    pr, pc, pv = parts.rows[in_page], parts.cols[in_page], parts.contrib[in_page]
     docs = []
     for rank, r in enumerate(page, start=cursor):
         m = pr == r
@@ -179,13 +332,65 @@ def rank_by_latents(
                 contributions=[Contribution(latent=int(pc[m][i]), value=float(pv[m][i])) for i in o],
             )
         )
-    return RankedDocs(
-        method=f"weighted latents ({scoring}): " + ", ".join(f"{int(k)}x{v:.2g}" for k, v in zip(lats, w, strict=True)),
-        n_docs=n,
-        total=len(cand),
-        cursor=cursor,
-        next_cursor=nxt,
-        docs=docs,
+    return docs
+
+
+def cosines(E: npt.ArrayLike, q: npt.ArrayLike, name: str = "E") -> FloatArray:
+    """Cosine between each row of ``E`` and ``q`` (0 for an all-zero row or query).
+
+    Raises:
+        InputError: ``E`` is not 2-D or its width is not ``q``'s length.
+    """
+    M = np.asarray(E)
+    qv = np.asarray(q, dtype=M.dtype if M.dtype in (np.float32, np.float64) else np.float64).ravel()
+    if M.ndim != 2 or M.shape[1] != qv.shape[0]:
+        raise InputError(f"{name} {M.shape} and the query {qv.shape} do not match")
+    norms = np.linalg.norm(M, axis=1)
+    qn = float(np.linalg.norm(qv))
+    return np.asarray((M @ qv).astype(np.float64) / np.where(norms > 0, norms, 1.0) / (qn if qn > 0 else 1.0))
+
+
+def dense_scores(E: npt.NDArray[np.floating[Any]], q: npt.NDArray[np.floating[Any]]) -> FloatArray:
+    """Cosine between each document's dense embedding (rows of ``E``) and the query ``q``.
+
+    Raises:
+        InputError: shapes do not match.
+    """
+    return cosines(E, q)
+
+
+def select_latents_research(
+    label_embeddings: npt.NDArray[np.floating[Any]],
+    query_embedding: npt.NDArray[np.floating[Any]],
+    *,
+    n_latents: int = 100,
+    temperature: float = 0.2,
+    labels: Labels = None,
+) -> PropertyLatents:
+    """The research recipe (arXiv 2512.10092): the ``n_latents`` latents whose label embeddings are most
+    cosine-similar to the query, weighted by rank with :func:`rank_weights`. Score documents with
+    :func:`rank_by_latents` and ``scoring="p90"``. Unlabelled latents (zero rows) are never chosen.
+
+    Raises:
+        InputError: shapes do not match, ``n_latents`` < 1, ``temperature`` <= 0, or no latent is labelled.
+    """
+    sims = cosines(label_embeddings, query_embedding, "label_embeddings")
+    check_labels(labels, sims.shape[0])
+    if n_latents < 1:
+        raise InputError(f"n_latents must be >= 1, got {n_latents}")
+    labelled = np.flatnonzero(np.linalg.norm(np.asarray(label_embeddings), axis=1) > 0)
+    if labelled.size == 0:
+        raise InputError("no latent has a label to match the query against")
+    top = labelled[top_order([sims[labelled], -labelled.astype(np.float64)], n_latents)]
+    w = rank_weights(len(top), temperature)
+    return PropertyLatents(
+        n_positives=0,
+        latents=[
+            PropertyLatent(
+                latent=int(j), label=label_of(labels, int(j)), weight=float(w[r]), similarity=float(sims[j]), lift=None
+            )
+            for r, j in enumerate(top)
+        ],
     )
 
 
@@ -198,29 +403,39 @@ def select_property_latents(
     positives: npt.ArrayLike | None = None,
     X: Any = None,
     min_similarity: float = 0.0,
+    context_embeddings: npt.NDArray[np.floating[Any]] | None = None,
+    context_weight: float = 0.5,
+    temperature: float | None = None,
 ) -> PropertyLatents:
     """Choose latents (and weights) for a property described by a query embedding.
 
-    Base weight: the cosine between each latent's label embedding and the query (only latents above
-    ``min_similarity``). With ``positives`` (row indices of example documents that have the
-    property) and ``X``, each weight is multiplied by ``1 + log2(lift)``, ``lift`` being the latent's
-    firing frequency among the positives over that in the corpus (add-one smoothed, clipped to 1..16),
-    so latents that actually fire in the examples win over look-alike labels that do not.
+    Similarity: the cosine between each latent's label embedding and the query; with
+    ``context_embeddings`` (one row per latent: its activating contexts, embedded), the mix
+    ``(1 - context_weight) * label + context_weight * context``, so a latent whose examples read like the
+    query counts even when its label does not. Only latents above ``min_similarity`` are kept. With
+    ``positives`` (row indices of example documents that have the property) and ``X``, each score is
+    multiplied by ``1 + log2(lift)``, ``lift`` being the latent's firing frequency among the positives over
+    that in the corpus (add-one smoothed, clipped to 1..16), so latents that actually fire in the examples
+    win over look-alike labels that do not. The ``top_n`` best are kept; their weight is that score, or,
+    with ``temperature``, the rank weight of :func:`rank_weights`.
 
     Raises:
-        InputError: shapes do not match, ``positives`` without ``X`` or out of range, or ``top_n`` < 1.
+        InputError: shapes do not match, ``positives`` without ``X`` or out of range, ``top_n`` < 1, or
+            ``context_weight`` outside 0..1.
     """
-    E = np.asarray(label_embeddings, dtype=np.float64)
-    q = np.asarray(query_embedding, dtype=np.float64).ravel()
-    if E.ndim != 2 or E.shape[1] != q.shape[0]:
-        raise InputError(f"label_embeddings {E.shape} and query_embedding {q.shape} do not match")
+    sims = cosines(label_embeddings, query_embedding, "label_embeddings")
     if top_n < 1:
         raise InputError(f"top_n must be >= 1, got {top_n}")
-    d = E.shape[0]
+    if not 0.0 <= context_weight <= 1.0:
+        raise InputError(f"context_weight must be in 0..1, got {context_weight}")
+    d = sims.shape[0]
     check_labels(labels, d)
-    en = np.linalg.norm(E, axis=1)
-    qn = float(np.linalg.norm(q))
-    sims = (E @ q) / np.where(en > 0, en, 1.0) / (qn if qn > 0 else 1.0)
+    label_sims = sims
+    if context_embeddings is not None:
+        ctx = cosines(context_embeddings, query_embedding, "context_embeddings")
+        if ctx.shape[0] != d:
+            raise InputError(f"context_embeddings has {ctx.shape[0]} rows but label_embeddings has {d}")
+        sims = (1.0 - context_weight) * sims + context_weight * ctx
     weight = np.where(sims > min_similarity, sims, 0.0)
     lift: FloatArray | None = None
     n_pos = 0
@@ -240,17 +455,60 @@ def select_property_latents(
         weight = weight * (1 + np.log2(np.clip(lift, 1.0, 16.0)))
     cand = np.flatnonzero(weight > 0)
     top = cand[top_order([weight[cand], -cand.astype(np.float64)], top_n)]
+    final = weight[top] if temperature is None or top.size == 0 else rank_weights(len(top), temperature)
     return PropertyLatents(
         n_positives=n_pos,
         latents=[
             PropertyLatent(
                 latent=int(j),
                 label=label_of(labels, int(j)),
-                weight=float(weight[j]),
-                similarity=float(sims[j]),
+                weight=float(w),
+                similarity=float(label_sims[j]),
+                context_similarity=None if context_embeddings is None else float(ctx[j]),
                 lift=None if lift is None else float(lift[j]),
             )
-            for j in top
+            for j, w in zip(top, final, strict=True)
+        ],
+    )
+
+
+def select_latents_by_examples(
+    X: Any,
+    positives: npt.ArrayLike,
+    *,
+    top_n: int = SAE_LATENTS,
+    temperature: float = SAE_TEMPERATURE,
+    labels: Labels = None,
+    min_count: int = 2,
+) -> PropertyLatents:
+    """Latents enriched in example documents, for a property given by examples only: those firing in at
+    least ``min(min_count, len(positives))`` of the positive rows, ordered by ``lift`` (firing frequency
+    among the positives over that in ``X``, add-one smoothed), the ``top_n`` with lift > 1 kept and
+    weighted by rank (:func:`rank_weights`).
+
+    Raises:
+        InputError: ``positives`` empty or out of range, or ``top_n`` < 1.
+    """
+    M = as_csr(X)
+    n, d = M.shape
+    check_labels(labels, d)
+    if top_n < 1:
+        raise InputError(f"top_n must be >= 1, got {top_n}")
+    pos = np.unique(np.asarray(positives, dtype=np.int64))
+    if pos.size == 0 or pos.min() < 0 or pos.max() >= n:
+        raise InputError(f"positives must be row indices in 0..{n - 1}")
+    c_pos = column_counts(M[pos])
+    lift = ((c_pos + 1) / (len(pos) + 2)) / ((column_counts(M) + 1) / (n + 2))
+    cand = np.flatnonzero((c_pos >= min(min_count, len(pos))) & (lift > 1.0))
+    top = cand[top_order([lift[cand], c_pos[cand].astype(np.float64), -cand.astype(np.float64)], top_n)]
+    w = rank_weights(len(top), temperature) if top.size else np.zeros(0)
+    return PropertyLatents(
+        n_positives=len(pos),
+        latents=[
+            PropertyLatent(
+                latent=int(j), label=label_of(labels, int(j)), weight=float(w[r]), similarity=0.0, lift=float(lift[j])
+            )
+            for r, j in enumerate(top)
         ],
     )
 
@@ -269,15 +527,9 @@ def rank_dense(
         InputError: shapes do not match, or bad paging.
     """
     check_page(top_k, cursor)
-    E = np.asarray(E)
-    qv = np.asarray(q, dtype=E.dtype if E.dtype in (np.float32, np.float64) else np.float64).ravel()
-    if E.ndim != 2 or E.shape[1] != qv.shape[0]:
-        raise InputError(f"E {E.shape} and q {qv.shape} do not match")
-    n = E.shape[0]
+    scores = dense_scores(E, q)
+    n = scores.shape[0]
     ids = check_doc_ids(doc_ids, n)
-    norms = np.linalg.norm(E, axis=1)
-    qn = float(np.linalg.norm(qv))
-    scores = (E @ qv).astype(np.float64) / np.where(norms > 0, norms, 1.0) / (qn if qn > 0 else 1.0)
     order = top_order([scores, -np.arange(n, dtype=np.float64)], cursor + top_k)
     page = order[cursor : cursor + top_k]
     return RankedDocs(

@@ -29,12 +29,13 @@ from saescope.ops.docsets import (
     resolve_rows,
     resolve_sides,
 )
-from saescope.ops.encoder import axis_scores, dataset_vectors, encode, label_embeddings
+from saescope.ops.encoder import axis_scores, context_embeddings, dataset_vectors, encode, label_embeddings
 from saescope.ops.requests import (
     ClusterRequest,
     CorrelationsRequest,
     DiffRequest,
     DiffSpec,
+    RetrievalMethod,
     RetrieveRequest,
     TrendRequest,
 )
@@ -78,15 +79,21 @@ class CorrelationResult(BaseModel):
 
 
 class Retrieval(BaseModel):
-    """Documents ranked for a property, by SAE latents and (optionally) by dense similarity."""
+    """Documents ranked for a property by one method, with (optionally) the dense ranking beside it."""
 
     query: str
-    latents: an.PropertyLatents = Field(description="latents chosen for the property, with weights")
-    sae_ranking: an.RankedDocs
-    dense_ranking: an.RankedDocs | None = None
+    method: RetrievalMethod = Field(description="how the documents were ranked")
+    latents: an.PropertyLatents = Field(description="latents chosen for the property, with weights (none for dense)")
+    ranking: an.RankedDocs = Field(description="the documents, best first")
+    dense_ranking: an.RankedDocs | None = Field(
+        default=None, description="with dense: the dense ranking of the same documents, for comparison"
+    )
 
     def to_text(self) -> str:
-        parts = [f"Property: {self.query!r}", self.latents.to_text(), "SAE ranking:", self.sae_ranking.to_text()]
+        parts = [f"Property: {self.query!r} (method: {self.method})"]
+        if self.latents.latents:
+            parts.append(self.latents.to_text())
+        parts += ["Ranking:", self.ranking.to_text()]
         if self.dense_ranking is not None:
             parts += ["Dense baseline (MiniLM cosine):", self.dense_ranking.to_text()]
         return "\n".join(parts)
@@ -377,49 +384,104 @@ def rank_by_property(
     r: Resolved,
     query: str,
     *,
+    method: RetrievalMethod = "sae",
     positives: Sequence[str] = (),
     latents: Sequence[int] = (),
-    n_latents: int = 8,
+    n_latents: int | None = None,
     dense: bool = False,
     top_k: int = 10,
     cursor: int = 0,
 ) -> Retrieval:
-    """Rank resolved documents by a property in words: label-similar latents (refined by positive examples).
+    """Rank resolved documents by a property in words (and/or example documents, and/or latent ids).
+
+    ``sae-research``: the ``n_latents`` (default 100) latents whose labels best match the query, weighted by
+    rank, activations divided by each latent's 90th percentile (arXiv 2512.10092). ``sae``: latents matched on
+    their labels and activating contexts, refined by ``positives`` (or chosen from the positives alone when
+    there is no query). ``hybrid``: the ``sae`` ranking fused with the dense ranking by reciprocal rank.
+    ``dense``: MiniLM cosine of each document with the query (the dataset's cached vectors).
 
     Raises:
-        InputError: positive doc ids not in the set, or no latent matches the query.
+        InputError: positive doc ids not in the set, nothing to rank by (no query, positives or latents;
+            dense and hybrid need a query), or no latent matches.
     """
     check_latents(latents, r.X.shape[1])
-    pos_rows = None
-    if positives:
-        where = pd.Index(r.doc_ids).get_indexer(list(positives))
-        missing = [p for p, w in zip(positives, where, strict=True) if w < 0]
-        if missing:
-            raise InputError(f"positive examples {missing[:5]} are not in {r.docset.name}")
-        pos_rows = where
-    book = labels_for(ws, r.embedding)
+    pos_rows = _positive_rows(r, positives)
     q = encode([query])[0] if query.strip() else None
-    if q is not None:
-        chosen = an.select_property_latents(
-            label_embeddings(ws, r.embedding), q, top_n=n_latents, labels=book, positives=pos_rows, X=r.X
-        )
-    else:
-        chosen = an.PropertyLatents(
-            n_positives=0,
-            latents=[
-                an.PropertyLatent(latent=int(i), label=book.text(int(i)), similarity=1.0, weight=1.0, lift=None)
-                for i in latents
-            ],
-        )
-    weights = chosen.weights()
-    for i in latents:
-        weights[int(i)] = max(weights.get(int(i), 0.0), 1.0)
-    ranked = an.rank_by_latents(r.X.tocsc(), weights, top_k=top_k, cursor=cursor, doc_ids=r.doc_ids)
+    if method in ("dense", "hybrid", "sae-research") and q is None:
+        raise InputError(f"method {method} needs a query in words")
+    if q is None and pos_rows is None and not latents:
+        raise InputError("give a property in words, positive example documents, or latent ids")
+    vectors = dataset_vectors(ws, r.docset.dataset)[r.rows] if (dense or method in ("dense", "hybrid")) else None
     dense_ranked = None
-    if dense and q is not None:
-        vectors = dataset_vectors(ws, r.docset.dataset)[r.rows]
+    if vectors is not None and q is not None:
         dense_ranked = an.rank_dense(vectors, q, top_k=top_k, cursor=cursor, doc_ids=r.doc_ids)
-    return Retrieval(query=query, latents=chosen, sae_ranking=ranked, dense_ranking=dense_ranked)
+    if method == "dense":
+        assert dense_ranked is not None  # vectors and q are set for dense
+        return Retrieval(
+            query=query, method=method, latents=an.PropertyLatents(n_positives=0, latents=[]), ranking=dense_ranked
+        )
+    chosen = _property_latents(ws, r, q, method, pos_rows, n_latents)
+    weights = chosen.weights()
+    top_weight = max(weights.values(), default=1.0)
+    book = labels_for(ws, r.embedding)
+    for i in latents:
+        if int(i) not in weights:
+            chosen.latents.append(
+                an.PropertyLatent(latent=int(i), label=book.text(int(i)), similarity=1.0, weight=top_weight, lift=None)
+            )
+        weights[int(i)] = max(weights.get(int(i), 0.0), top_weight)
+    if not weights:
+        raise InputError(f"no latent matches {query!r}; try other words or give latent ids")
+    X = r.X.tocsc()
+    if method == "hybrid":
+        assert vectors is not None and q is not None
+        ranked = an.rank_hybrid(X, weights, vectors, q, top_k=top_k, cursor=cursor, doc_ids=r.doc_ids)
+    else:
+        ranked = an.rank_by_latents(X, weights, top_k=top_k, cursor=cursor, doc_ids=r.doc_ids, scoring="p90")
+    return Retrieval(query=query, method=method, latents=chosen, ranking=ranked, dense_ranking=dense_ranked)
+
+
+def _positive_rows(r: Resolved, positives: Sequence[str]) -> npt.NDArray[np.int64] | None:
+    if not positives:
+        return None
+    where = pd.Index(r.doc_ids).get_indexer(list(positives))
+    missing = [p for p, w in zip(positives, where, strict=True) if w < 0]
+    if missing:
+        raise InputError(f"positive examples {missing[:5]} are not in {r.docset.name}")
+    return np.asarray(where, dtype=np.int64)
+
+
+def _property_latents(
+    ws: Workspace,
+    r: Resolved,
+    q: npt.NDArray[np.float32] | None,
+    method: RetrievalMethod,
+    pos_rows: npt.NDArray[np.int64] | None,
+    n_latents: int | None,
+) -> an.PropertyLatents:
+    """The latents of ``method`` for the query ``q`` and/or the positive rows (none when neither is given)."""
+    book = labels_for(ws, r.embedding)
+    if method == "sae-research":
+        assert q is not None
+        return an.select_latents_research(
+            label_embeddings(ws, r.embedding), q, n_latents=n_latents or an.RESEARCH_LATENTS, labels=book
+        )
+    n = n_latents or an.SAE_LATENTS
+    if q is None:
+        if pos_rows is None:
+            return an.PropertyLatents(n_positives=0, latents=[])
+        return an.select_latents_by_examples(r.X, pos_rows, top_n=n, labels=book)
+    return an.select_property_latents(
+        label_embeddings(ws, r.embedding),
+        q,
+        context_embeddings=context_embeddings(ws, r.embedding),
+        context_weight=an.CONTEXT_WEIGHT,
+        temperature=an.SAE_TEMPERATURE,
+        top_n=n,
+        labels=book,
+        positives=pos_rows,
+        X=r.X if pos_rows is not None else None,
+    )
 
 
 def retrieve(ws: Workspace, req: RetrieveRequest) -> Retrieval:
@@ -433,6 +495,7 @@ def retrieve(ws: Workspace, req: RetrieveRequest) -> Retrieval:
         ws,
         r,
         req.query,
+        method=req.method,
         positives=req.positives,
         latents=req.latents,
         n_latents=req.n_latents,

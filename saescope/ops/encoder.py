@@ -59,6 +59,44 @@ def label_embeddings(ws: Workspace, emb: Embedding) -> Vectors:
     return out
 
 
+def context_embeddings(ws: Workspace, emb: Embedding, *, per_latent: int = 4, window: int = 24) -> Vectors:
+    """Sentence embeddings of each latent's activating contexts: the text within ``window`` characters of the
+    marked token in its strongest label-book examples (up to ``per_latent`` distinct ones, joined); zeros
+    for a latent without examples. Short windows keep encoding every latent affordable on a CPU. Cached on
+    disk by the contexts' digest, so a changed label book is re-encoded once."""
+    book = ws.labels(ws.sae_of(emb))
+    d_sae = emb.manifest.d_sae
+    texts = {}
+    for i, rec in book.latents.items():
+        snippets = dict.fromkeys(_around_marker(ex.text, window) for ex in rec.examples)
+        snippets.pop("", None)
+        if snippets and 0 <= i < d_sae:
+            texts[i] = " … ".join(list(snippets)[:per_latent])
+    digest = hashlib.sha256(repr(sorted(texts.items())).encode()).hexdigest()[:16]
+    path = cache_home() / "context-embeddings" / f"{digest}-{d_sae}.npy"
+    if path.is_file():
+        return np.asarray(np.load(path), dtype=np.float32)
+    ids = sorted(texts)
+    out = np.zeros((d_sae, SENTENCE_DIM), dtype=np.float32)
+    for lo in range(0, len(ids), 512):
+        part = ids[lo : lo + 512]
+        out[part] = encode([texts[i] for i in part])
+        log.info("context embeddings of %s: %d/%d latents", book.sae_id, lo + len(part), len(ids))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{threading.get_ident()}.tmp.npy")
+    np.save(tmp, out)
+    tmp.replace(path)
+    return out
+
+
+def _around_marker(text: str, window: int) -> str:
+    """The text within ``window`` characters of the «marked» token, markers removed and spaces squeezed."""
+    lo, hi = text.find("«"), text.find("»")
+    if lo >= 0 and hi > lo:
+        text = text[max(0, lo - window) : hi + 1 + window]
+    return " ".join(text.replace("«", "").replace("»", "").split())
+
+
 def axis_scores(ws: Workspace, emb: Embedding, text: str) -> Vectors:
     """Cosine similarity between each latent's label and ``text``."""
     scores: Vectors = label_embeddings(ws, emb) @ encode([text])[0]

@@ -469,8 +469,8 @@ def retrieval_report(
 ) -> Report:
     """The ranked documents' scores, and a card per chosen latent with its strongest documents."""
     r = resolve(ws, DocSet(req.dataset, req.where, req.sae))
-    bars = [Bar(label=f"{d.rank + 1}. {d.doc_id}", value=d.score) for d in result.sae_ranking.docs]
-    chart = Chart(kind="bars", title=f"Documents ranked for {req.query!r}", axis="score", bars=bars)
+    bars = [Bar(label=f"{d.rank + 1}. {d.doc_id}", value=d.score) for d in result.ranking.docs]
+    chart = Chart(kind="bars", title=f"Documents ranked for {req.query!r} ({result.method})", axis="score", bars=bars)
     latents = [p.latent for p in result.latents.latents][:n_cards]
     return _report(
         ws,

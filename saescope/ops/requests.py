@@ -414,27 +414,48 @@ class ClusterRequest(FilteredRequest):
         return self
 
 
+RetrievalMethod = Literal["sae", "sae-research", "hybrid", "dense"]
+
+
 class RetrieveRequest(FilteredRequest):
     dataset: DatasetArg
     query: Annotated[str, Field(description="the property in words, e.g. 'apologises to the user'")]
     where: WhereArg = None
+    method: Annotated[
+        RetrievalMethod,
+        Field(
+            description="sae: latents whose labels and activating contexts match the query (refined by positives); "
+            "sae-research: the 100 latents whose labels match best, weighted by rank (arXiv 2512.10092); hybrid: "
+            "the sae ranking fused with the dense one by reciprocal rank (k=60); dense: sentence-embedding cosine"
+        ),
+    ] = "sae"
     positives: Annotated[
         list[str],
-        Field(max_length=50, description="ids of documents known to have the property, to refine the latents"),
+        Field(
+            max_length=50,
+            description="ids of documents known to have the property: latents enriched in them weigh more (with an "
+            "empty query, they alone choose the latents)",
+        ),
     ] = []
     latents: Annotated[
         list[Annotated[int, Field(ge=0)]], Field(max_length=50, description="latent ids to add to the query")
     ] = []
-    n_latents: Annotated[int, Field(ge=1, le=40, description="latents chosen for the property")] = 8
-    dense: Annotated[bool, Field(description="also rank by dense sentence similarity, for comparison")] = False
+    n_latents: Annotated[
+        int | None, Field(ge=1, le=200, description="latents chosen for the property; null: 100 (the method's default)")
+    ] = None
+    dense: Annotated[
+        bool, Field(description="also return the dense sentence-similarity ranking beside the method's, to compare")
+    ] = False
     top_k: Annotated[int, Field(ge=1, le=50, description="documents per page")] = 10
     cursor: CursorArg = 0
     sae: SaeArg = None
 
     @model_validator(mode="after")
     def _has_query(self) -> RetrieveRequest:
-        if not self.query.strip() and not self.latents:
-            raise InputError("give a property in words (or latent ids)")
+        if not self.query.strip() and not self.latents and not self.positives:
+            raise InputError("give a property in words, positive example documents, or latent ids")
+        if not self.query.strip() and self.method != "sae":
+            raise InputError(f"method {self.method} needs a property in words")
         return self
 
 

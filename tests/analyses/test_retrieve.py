@@ -6,7 +6,18 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from saescope.analyses import rank_by_latents, rank_dense, select_property_latents
+from saescope.analyses import (
+    fuse_rankings,
+    group_percentile,
+    nonzero_percentile,
+    rank_by_latents,
+    rank_dense,
+    rank_hybrid,
+    rank_weights,
+    select_latents_by_examples,
+    select_latents_research,
+    select_property_latents,
+)
 from saescope.errors import InputError
 
 X = sp.csr_matrix(
@@ -97,3 +108,108 @@ def test_rank_by_latents_csc_skips_stored_non_firing_entries() -> None:
     # normalised by the new max (2.0): d0 = 1.0, d3 = 0.5
     assert _order(res) == ["d0", "d3"]
     assert [d.score for d in res.docs] == pytest.approx([1.0, 0.5])
+
+
+def test_p90_scoring_divides_by_the_90th_percentile_of_non_zero_activations() -> None:
+    col = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 10.0, 0.0])
+    M = sp.csr_matrix(np.c_[col, np.zeros(7)])
+    # non-zero values 1, 2, 3, 4, 10: position 0.9 * 4 = 3.6 -> 4 + 0.6 * (10 - 4) = 7.6, as numpy.percentile
+    p90 = float(np.percentile(col[col > 0], 90))
+    assert p90 == pytest.approx(7.6)
+    assert nonzero_percentile(M) == pytest.approx([7.6, 1.0])  # a latent that never fires divides by 1
+    res = rank_by_latents(M, {0: 2.0}, scoring="p90", top_k=10)
+    assert [d.row for d in res.docs] == [5, 4, 3, 2, 1]
+    assert [d.score for d in res.docs] == pytest.approx([2 * v / 7.6 for v in (10.0, 4.0, 3.0, 2.0, 1.0)])
+    # a single firing document: the percentile is its own value
+    assert group_percentile(np.array([1, 0, 0]), np.array([5.0, 2.0, 4.0]), 3, 90.0) == pytest.approx([3.8, 5.0, 1.0])
+
+
+def test_rank_weights_decay_with_rank() -> None:
+    w = rank_weights(4, 0.2)
+    raw = np.exp(-np.arange(4) / (4 * 0.2))
+    assert w == pytest.approx(raw / raw.sum())
+    assert w.sum() == pytest.approx(1.0) and np.all(np.diff(w) < 0)
+    assert rank_weights(1, 0.2) == pytest.approx([1.0])
+    with pytest.raises(InputError, match="temperature"):
+        rank_weights(3, 0.0)
+    with pytest.raises(InputError, match="n must"):
+        rank_weights(0)
+
+
+def test_select_latents_research_takes_the_best_labels_weighted_by_rank() -> None:
+    E = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    q = np.array([2.0, 0.0])
+    res = select_latents_research(E, q, n_latents=3, temperature=0.5, labels={0: "a", 1: "b"})
+    # latent 2 is unlabelled (zero row) and never chosen; the third is the best of the rest (cos 0)
+    assert [p.latent for p in res.latents] == [0, 1, 3]
+    assert [p.similarity for p in res.latents] == pytest.approx([1.0, 0.8, 0.0])
+    assert [p.weight for p in res.latents] == pytest.approx(rank_weights(3, 0.5))
+    assert [p.label for p in res.latents][:2] == ["a", "b"]
+    with pytest.raises(InputError, match="no latent has a label"):
+        select_latents_research(np.zeros((3, 2)), q)
+    with pytest.raises(InputError, match="do not match"):
+        select_latents_research(E, np.ones(3))
+
+
+def test_select_property_latents_mixes_label_and_context_similarity() -> None:
+    labels_e = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    contexts = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    q = np.array([1.0, 0.0])
+    by_label = select_property_latents(labels_e, q, top_n=2)
+    assert [p.latent for p in by_label.latents] == [0, 1]
+    mixed = select_property_latents(labels_e, q, top_n=2, context_embeddings=contexts, context_weight=0.5)
+    # latent 1: 0.5 * 0.6 + 0.5 * 1.0 = 0.8 beats latent 0: 0.5 * 1.0 + 0.5 * 0.0 = 0.5
+    assert [p.latent for p in mixed.latents] == [1, 0]
+    assert [p.weight for p in mixed.latents] == pytest.approx([0.8, 0.5])
+    assert [p.context_similarity for p in mixed.latents] == pytest.approx([1.0, 0.0])
+    ranked = select_property_latents(labels_e, q, top_n=2, context_embeddings=contexts, temperature=0.2)
+    assert [p.weight for p in ranked.latents] == pytest.approx(rank_weights(2, 0.2))
+    with pytest.raises(InputError, match="context_weight"):
+        select_property_latents(labels_e, q, context_embeddings=contexts, context_weight=1.5)
+    with pytest.raises(InputError, match="rows"):
+        select_property_latents(labels_e, q, context_embeddings=contexts[:2])
+
+
+def test_select_latents_by_examples_orders_by_lift() -> None:
+    M = np.zeros((10, 4))
+    M[:, 0] = 1.0  # everywhere: lift 1, never chosen
+    M[[1, 2], 1] = 1.0  # only in the positives
+    M[[1, 2, 5, 6, 7], 2] = 1.0  # in the positives and elsewhere
+    M[[1], 3] = 1.0  # in one positive only: under min_count
+    res = select_latents_by_examples(sp.csr_matrix(M), [1, 2], top_n=5, temperature=0.5)
+    assert res.n_positives == 2
+    assert [p.latent for p in res.latents] == [1, 2]
+    assert res.latents[0].lift == pytest.approx((3 / 4) / (3 / 12))
+    assert [p.weight for p in res.latents] == pytest.approx(rank_weights(2, 0.5))
+    with pytest.raises(InputError, match="row indices"):
+        select_latents_by_examples(sp.csr_matrix(M), [])
+    with pytest.raises(InputError, match="row indices"):
+        select_latents_by_examples(sp.csr_matrix(M), [10])
+
+
+def test_fuse_rankings_reciprocal_rank() -> None:
+    fused = fuse_rankings([[2, 0], [0, 1, 2, 3]], 5, k=60)
+    assert fused == pytest.approx([1 / 62 + 1 / 61, 1 / 62, 1 / 61 + 1 / 63, 1 / 64, 0.0])
+    assert np.argsort(-fused, kind="stable").tolist() == [0, 2, 1, 3, 4]
+    with pytest.raises(InputError, match="twice"):
+        fuse_rankings([[1, 1]], 3)
+    with pytest.raises(InputError, match=r"0\.\.2"):
+        fuse_rankings([[3]], 3)
+    with pytest.raises(InputError, match="k must"):
+        fuse_rankings([[0]], 3, k=0)
+
+
+def test_rank_hybrid_fuses_the_sae_and_dense_orders() -> None:
+    # SAE (latent 0, p90): d1 (4), d0 (2), d3 (1); dense: d4, d3, d2, d0, d1
+    E = np.array([[0.2, 1.0], [0.0, 1.0], [0.5, 1.0], [1.0, 1.0], [1.0, 0.0]])
+    q = np.array([1.0, 0.0])
+    res = rank_hybrid(X, {0: 1.0}, E, q, top_k=5, doc_ids=IDS)
+    sae = {1: 0, 0: 1, 3: 2}
+    dense = {4: 0, 3: 1, 2: 2, 0: 3, 1: 4}
+    want = {r: 1 / (61 + dense[r]) + (1 / (61 + sae[r]) if r in sae else 0.0) for r in range(5)}
+    assert [d.row for d in res.docs] == sorted(want, key=lambda r: (-want[r], r))
+    assert [d.score for d in res.docs] == pytest.approx(sorted(want.values(), reverse=True))
+    assert res.total == 5 and "fusion" in res.method
+    assert [c.latent for c in res.docs[0].contributions] == [0]
+    with pytest.raises(InputError, match="rows"):
+        rank_hybrid(X, {0: 1.0}, E[:3], q)

@@ -10,6 +10,7 @@ from saescope import ops
 from saescope.errors import InputError
 from saescope.ops.analyses import cluster_resolved, rank_by_property, run_diff
 from saescope.ops.docsets import DocSet, resolve
+from saescope.ops.encoder import dataset_vectors, encode
 from saescope.ops.requests import ClusterRequest, CorrelationsRequest, DiffRequest, RetrieveRequest
 from tests.ops.helpers import fires, matrix, meta, rows_where
 from tests.server.shared import Data
@@ -165,17 +166,19 @@ def test_retrieve_with_explicit_latents_ranks_by_activation(data: Data) -> None:
     expected = sorted(positive.tolist(), key=lambda r: (-col[r], r))
     res = ops.retrieve(data.ws, RetrieveRequest.build(dataset="reviews", query="", latents=[latent], top_k=50))
     ids = meta(data)["doc_id"].to_numpy()
-    assert [d.row for d in res.sae_ranking.docs] == expected
-    assert [d.doc_id for d in res.sae_ranking.docs] == [ids[r] for r in expected]
-    assert res.sae_ranking.total == len(positive) and res.sae_ranking.n_docs == 48
-    assert res.sae_ranking.docs[0].score == pytest.approx(1.0)  # normalised by the column's maximum
+    assert [d.row for d in res.ranking.docs] == expected
+    assert [d.doc_id for d in res.ranking.docs] == [ids[r] for r in expected]
+    assert res.ranking.total == len(positive) and res.ranking.n_docs == 48
+    # normalised by the 90th percentile of the column's non-zero activations
+    assert res.ranking.docs[0].score == pytest.approx(col.max() / np.percentile(col[positive], 90))
+    assert res.method == "sae"
     assert [p.latent for p in res.latents.latents] == [latent]
     assert res.dense_ranking is None
 
     page = ops.retrieve(
         data.ws, RetrieveRequest.build(dataset="reviews", query="", latents=[latent], top_k=3, cursor=2)
     )
-    assert [d.row for d in page.sae_ranking.docs] == expected[2:5]
+    assert [d.row for d in page.ranking.docs] == expected[2:5]
 
 
 def test_retrieve_within_a_filter_and_refusals(data: Data) -> None:
@@ -187,9 +190,9 @@ def test_retrieve_within_a_filter_and_refusals(data: Data) -> None:
         data.ws,
         RetrieveRequest.build(dataset="reviews", query="", latents=[latent], where="category == 'fresh'", top_k=50),
     )
-    assert res.sae_ranking.n_docs == 16 and res.sae_ranking.total == int((col > 0).sum())
+    assert res.ranking.n_docs == 16 and res.ranking.total == int((col > 0).sum())
     ids = meta(data)["doc_id"].to_numpy()
-    assert {d.doc_id for d in res.sae_ranking.docs} == set(ids[fresh[col > 0]])
+    assert {d.doc_id for d in res.ranking.docs} == set(ids[fresh[col > 0]])
     with pytest.raises(InputError):
         ops.retrieve(data.ws, RetrieveRequest.build(dataset="reviews", query="", latents=[10**6]))
     with pytest.raises(InputError, match="not in"):
@@ -203,7 +206,60 @@ def test_rank_by_property_with_words_prefers_the_matching_label(data: Data) -> N
     r = resolve(data.ws, DocSet("reviews"))
     res = rank_by_property(data.ws, r, "praise", n_latents=3, top_k=5)
     assert res.latents.latents[0].latent == praise
-    assert res.sae_ranking.docs and res.sae_ranking.n_docs == 48
+    assert res.ranking.docs and res.ranking.n_docs == 48
+
+
+def test_retrieve_research_recipe_hybrid_and_dense(data: Data) -> None:
+    praise = next(k for k, v in data.labelled.items() if v == "praise")
+    r = resolve(data.ws, DocSet("reviews"))
+    M = matrix(data)
+    research = rank_by_property(data.ws, r, "praise", method="sae-research", n_latents=5, top_k=48)
+    assert research.method == "sae-research" and research.latents.latents[0].latent == praise
+    assert [p.weight for p in research.latents.latents] == pytest.approx(an.rank_weights(5, 0.2))
+    expected = an.rank_by_latents(M, research.latents.weights(), top_k=48, scoring="p90", doc_ids=r.doc_ids)
+    assert [d.doc_id for d in research.ranking.docs] == [d.doc_id for d in expected.docs]
+
+    vectors = dataset_vectors(data.ws, "reviews")
+    dense = rank_by_property(data.ws, r, "praise", method="dense", top_k=48)
+    assert dense.latents.latents == [] and dense.ranking.total == 48
+    q = encode(["praise"])[0]
+    assert [d.doc_id for d in dense.ranking.docs] == [
+        d.doc_id for d in an.rank_dense(vectors, q, top_k=48, doc_ids=r.doc_ids).docs
+    ]
+
+    sae = rank_by_property(data.ws, r, "praise", n_latents=5, top_k=48)
+    hybrid = rank_by_property(data.ws, r, "praise", method="hybrid", n_latents=5, top_k=48, dense=True)
+    assert hybrid.ranking.total == 48 and hybrid.dense_ranking is not None
+    assert hybrid.latents.weights() == sae.latents.weights()
+    sae_rank = {d.row: i for i, d in enumerate(sae.ranking.docs)}
+    dense_rank = {d.row: i for i, d in enumerate(dense.ranking.docs)}
+    fused = {
+        row: 1 / (61 + dense_rank[row]) + (1 / (61 + sae_rank[row]) if row in sae_rank else 0.0) for row in range(48)
+    }
+    assert [d.row for d in hybrid.ranking.docs] == sorted(fused, key=lambda row: (-fused[row], row))
+    assert "fusion" in hybrid.to_text() and "Dense baseline" in hybrid.to_text()
+
+
+def test_retrieve_by_positive_examples_alone_and_refusals(data: Data) -> None:
+    praise = next(k for k, v in data.labelled.items() if v == "praise")
+    M = matrix(data)
+    ids = meta(data)["doc_id"].to_numpy()
+    firing = np.flatnonzero(M[:, praise].toarray().ravel() > 0)[:4]
+    res = ops.retrieve(data.ws, RetrieveRequest.build(dataset="reviews", query="", positives=list(ids[firing])))
+    assert res.latents.n_positives == len(firing) and res.latents.latents
+    assert all(p.lift is not None and p.lift > 1 for p in res.latents.latents)
+    refined = ops.retrieve(
+        data.ws, RetrieveRequest.build(dataset="reviews", query="praise", positives=[ids[firing[0]]])
+    )
+    assert refined.latents.n_positives == 1
+    with pytest.raises(InputError, match="positive example documents"):
+        RetrieveRequest.build(dataset="reviews", query="  ")
+    with pytest.raises(InputError, match="needs a property in words"):
+        RetrieveRequest.build(dataset="reviews", query="", method="hybrid", positives=[str(ids[0])])
+    with pytest.raises(InputError, match="not in"):
+        ops.retrieve(data.ws, RetrieveRequest.build(dataset="reviews", query="praise", positives=["nope"]))
+    with pytest.raises(InputError):
+        RetrieveRequest.build(dataset="reviews", query="praise", method="bm25")
 
 
 def test_cluster_on_latents_assigns_every_document(data: Data) -> None:

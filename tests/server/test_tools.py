@@ -191,7 +191,7 @@ async def test_correlations_cluster_retrieve_search_explain(data: Data) -> None:
         assert found["matches"][0]["latent"] == praise
 
         ranked = await call(client, "retrieve_documents", dataset="reviews", query="praise", top_k=4)
-        assert ranked["sae_ranking"]["docs"] and len(ranked["sae_ranking"]["docs"]) <= 4
+        assert ranked["ranking"]["docs"] and len(ranked["ranking"]["docs"]) <= 4
 
         expl = await call(client, "explain_document", dataset="reviews", doc_id="plot-0320", top_k=5)
         assert expl["explanation"]["doc_id"] == "plot-0320" and len(expl["explanation"]["latents"]) == 5
