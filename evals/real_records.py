@@ -126,8 +126,10 @@ class RetrievalRecord(BaseModel):
     n_docs: int
     n_relevant: int
     random_ap: float
-    sae_ap: float
+    sae_ap: float = Field(description="sae: latents matched on labels and activating contexts")
     dense_ap: float
+    research_ap: float | None = Field(default=None, description="sae-research: the arXiv 2512.10092 recipe")
+    hybrid_ap: float | None = Field(default=None, description="hybrid: sae and dense fused by reciprocal rank")
     sae_ranked: int = Field(description="documents the SAE scored above zero (the rest follow in random order)")
     sae_latents: list[str]
 

@@ -10,6 +10,7 @@ from evals.detectors import DETECTORS
 from evals.metrics import mean
 from evals.real_records import RealCaseResult, RealRun, Recovery
 from evals.report import _table
+from evals.retrieval import retrieval_headline
 from saescope.llm.ledger import ModelPrice
 
 GROUP_TITLES = {
@@ -161,7 +162,8 @@ def _headline(run: RealRun, price: ModelPrice | None) -> list[str]:
         lines.append(
             f"- Retrieval of {len(rr)} detector properties among all {rr[0].n_docs} answers: mean AP SAE "
             f"{mean([r.sae_ap for r in rr]):.2f} vs dense MiniLM {mean([r.dense_ap for r in rr]):.2f} (random "
-            f"{mean([r.random_ap for r in rr]):.2f}); SAE higher on {wins}/{len(rr)}."
+            f"{mean([r.random_ap for r in rr]):.2f}); SAE higher on {wins}/{len(rr)}. All methods: "
+            f"{retrieval_headline(rr)}."
         )
     costed = [c for c in real if c.baseline_cost.calls]
     if costed:
@@ -424,9 +426,13 @@ def render(run: RealRun) -> str:
             "## (f) Property retrieval: SAE latents vs dense MiniLM, against the detectors",
             "",
             f"Each detector's query ranks all {rr[0].n_docs} answers; relevant: the answers where the detector fires. "
-            "SAE: `ops.analyses.rank_by_property` (label-similar latents); documents it does not score follow in a "
-            "seeded random order. Dense: MiniLM cosine (`saescope.ops.encoder.encode` + `analyses.rank_dense`; "
-            "MiniLM reads only the first 256 tokens of an answer).",
+            "All methods through `ops.analyses.rank_by_property`: sae-research (the 100 latents whose labels match "
+            "the query, rank-weighted, p90-normalised: arXiv 2512.10092), sae (latents matched on labels and "
+            "activating contexts), hybrid (sae and dense fused by reciprocal rank, k=60), dense (MiniLM cosine of "
+            "the dataset's cached vectors; MiniLM reads only the first 256 tokens of an answer). Documents an SAE "
+            "method does not score follow in a seeded random order.",
+            "",
+            retrieval_headline(rr) + ".",
             "",
             _table(
                 [
@@ -434,10 +440,12 @@ def render(run: RealRun) -> str:
                     "query",
                     "relevant",
                     "random AP",
-                    "AP SAE",
+                    "AP sae-research",
+                    "AP sae",
+                    "AP hybrid",
                     "AP dense",
-                    "SAE-scored docs",
-                    "SAE latents (first 3)",
+                    "sae-scored docs",
+                    "sae latents (first 3)",
                 ],
                 [
                     [
@@ -445,7 +453,9 @@ def render(run: RealRun) -> str:
                         f"“{r.query}”",
                         r.n_relevant,
                         r.random_ap,
+                        r.research_ap,
                         r.sae_ap,
+                        r.hybrid_ap,
                         r.dense_ap,
                         r.sae_ranked,
                         "; ".join(_short(x, 28) for x in r.sae_latents[:3]) or "–",
@@ -458,7 +468,9 @@ def render(run: RealRun) -> str:
                         "",
                         "",
                         mean([r.random_ap for r in rr]),
+                        _mean_or_none([r.research_ap for r in rr]),
                         mean([r.sae_ap for r in rr]),
+                        _mean_or_none([r.hybrid_ap for r in rr]),
                         mean([r.dense_ap for r in rr]),
                         "",
                         "",
@@ -544,3 +556,8 @@ def write_report(run: RealRun, out: Path) -> Path:
     path = out / "report.md"
     path.write_text(render(run))
     return path
+
+
+def _mean_or_none(values: list[float | None]) -> float | None:
+    """The mean, or None when some record lacks the value (results written before the method existed)."""
+    return None if any(v is None for v in values) else mean([float(v) for v in values if v is not None])

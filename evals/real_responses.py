@@ -63,7 +63,7 @@ from evals.real_records import (
     TrendResultRecord,
 )
 from evals.records import run_environment
-from evals.retrieval import full_order
+from evals.retrieval import method_orders
 from saescope.ops.requests import DiffSpec
 
 if TYPE_CHECKING:
@@ -823,20 +823,17 @@ def run_trend(ctx: Context, order: Sequence[str]) -> TrendResultRecord:
 
 
 def run_retrieval(ctx: Context, seed: int) -> tuple[list[RetrievalRecord], float]:
-    """Each detector's query ranks every document of the dataset, by SAE latents (``rank_by_property``; the
-    documents it does not score follow in a seeded random order) and by MiniLM cosine; AP against the
-    detector's labels. Also the seconds spent encoding the documents once."""
-    from saescope import analyses as an
-    from saescope.errors import InputError
-    from saescope.ops.analyses import rank_by_property
+    """Each detector's query ranks every document of the dataset by each of :data:`evals.retrieval.METHODS`
+    (``rank_by_property``; documents a method does not score follow in a seeded random order); AP against the
+    detector's labels. Also the seconds spent encoding the documents once (the dataset's dense vectors, then
+    cached)."""
     from saescope.ops.docsets import DocSet, resolve
-    from saescope.ops.encoder import encode
+    from saescope.ops.encoder import dataset_vectors
 
     r = resolve(ctx.ws, DocSet(ctx.dataset, None, ctx.sae_key))
     all_ids = [str(d) for d in r.doc_ids]
-    k = min(len(all_ids), 10_000)
     start = time.perf_counter()
-    E = encode(r.texts(ctx.ws))
+    dataset_vectors(ctx.ws, ctx.dataset)
     dense_seconds = time.perf_counter() - start
     flags = ctx.flags[r.rows]
     out = []
@@ -845,13 +842,8 @@ def run_retrieval(ctx: Context, seed: int) -> tuple[list[RetrievalRecord], float
         n_rel = int(flags[:, j].sum())
         if n_rel == 0:
             continue
-        try:
-            res = rank_by_property(ctx.ws, r, det.query, top_k=k)
-            sae_ids, chosen = [d.doc_id for d in res.sae_ranking.docs], [p.label for p in res.latents.latents]
-        except InputError:  # no latent matches the query: the SAE ranks nothing
-            sae_ids, chosen = [], []
-        order = full_order(sae_ids, all_ids, rng_for(seed, "real-retrieval", det.name))
-        dense = an.rank_dense(E, encode([det.query])[0], top_k=k, doc_ids=r.doc_ids)
+        orders = method_orders(ctx.ws, r, det.query, seed=seed, key=f"real-retrieval-{det.name}")
+        ap = {m: average_precision([truth[d] for d in o.order], n_rel) for m, o in orders.items()}
         out.append(
             RetrievalRecord(
                 detector=det.name,
@@ -859,10 +851,12 @@ def run_retrieval(ctx: Context, seed: int) -> tuple[list[RetrievalRecord], float
                 n_docs=len(all_ids),
                 n_relevant=n_rel,
                 random_ap=n_rel / len(all_ids),
-                sae_ap=average_precision([truth[d] for d in order], n_rel),
-                dense_ap=average_precision([truth[d.doc_id] for d in dense.docs], n_rel),
-                sae_ranked=len(sae_ids),
-                sae_latents=chosen,
+                sae_ap=ap["sae"],
+                dense_ap=ap["dense"],
+                research_ap=ap["sae-research"],
+                hybrid_ap=ap["hybrid"],
+                sae_ranked=orders["sae"].scored,
+                sae_latents=orders["sae"].latents,
             )
         )
     return out, dense_seconds

@@ -9,6 +9,7 @@ from typing import Any
 
 from evals.metrics import agreement, cohen_kappa, mean, recall_at_k
 from evals.records import CaseResult, RunResults
+from evals.retrieval import retrieval_headline
 from saescope.llm.ledger import ModelPrice
 
 KS = (1, 5, 20)
@@ -275,10 +276,8 @@ def render(run: RunResults, plots: Sequence[str]) -> str:
     if run.retrieval:
         r = run.retrieval
         out.append(
-            f"- Retrieval (mean over {len(r)} properties): AP SAE {mean([x.sae_ap for x in r]):.2f} vs dense "
-            f"{mean([x.dense_ap for x in r]):.2f} (random {mean([x.random_ap for x in r]):.2f}); nDCG@10 SAE "
-            f"{mean([x.sae_ndcg10 for x in r]):.2f} vs dense {mean([x.dense_ndcg10 for x in r]):.2f}; SAE wins "
-            f"AP on {sum(x.sae_ap > x.dense_ap for x in r)}/{len(r)}."
+            f"- Retrieval ({retrieval_headline(r)}); nDCG@10 SAE {mean([x.sae_ndcg10 for x in r]):.2f} vs dense "
+            f"{mean([x.dense_ndcg10 for x in r]):.2f}."
         )
     if run.clustering:
         k = run.clustering
@@ -428,34 +427,39 @@ def render(run: RunResults, plots: Sequence[str]) -> str:
         out += [
             "## Property retrieval: SAE latents vs dense (MiniLM) on the same documents",
             "",
-            "Each planted property's query ranks A∪B of its 25% case (relevant: the planted documents).",
+            "Each planted property's query ranks A∪B of its 25% case (relevant: the planted documents). "
+            "sae-research: the 100 latents whose labels match the query, rank-weighted, p90-normalised (arXiv "
+            "2512.10092); sae: latents matched on labels and activating contexts; hybrid: sae and dense fused by "
+            "reciprocal rank (k=60); dense: MiniLM cosine. All through `ops.analyses.rank_by_property`.",
+            "",
+            retrieval_headline(run.retrieval) + ".",
             "",
             _table(
                 [
                     "property",
                     "kind",
                     "query",
-                    "docs",
-                    "relevant",
-                    "AP SAE",
+                    "relevant/docs",
+                    "AP sae-research",
+                    "AP sae",
+                    "AP hybrid",
                     "AP dense",
-                    "nDCG@10 SAE",
+                    "nDCG@10 sae",
                     "nDCG@10 dense",
-                    "SAE-scored docs",
-                    "SAE latents (first 3)",
+                    "sae latents (first 3)",
                 ],
                 [
                     [
                         r.prop,
                         r.kind,
                         r.query,
-                        r.n_docs,
-                        r.n_relevant,
+                        f"{r.n_relevant}/{r.n_docs}",
+                        r.research_ap,
                         r.sae_ap,
+                        r.hybrid_ap,
                         r.dense_ap,
                         r.sae_ndcg10,
                         r.dense_ndcg10,
-                        r.sae_ranked,
                         "; ".join(x[:30] for x in r.sae_latents[:3]),
                     ]
                     for r in run.retrieval

@@ -1,8 +1,10 @@
 """Property retrieval and targeted clustering: SAE latents against dense MiniLM embeddings, same documents.
 
 Retrieval: each planted property, phrased as a query, ranks A∪B of one planted case; the planted
-documents are the relevant ones. The SAE ranks only documents where a chosen latent fires; the
-rest follow in a seeded random order (a random tie-break, not the row order, which would put the
+documents are the relevant ones. Four methods (:data:`METHODS`): the research recipe (``sae-research``),
+saescope's label-and-context matching (``sae``), ``sae`` fused with dense by reciprocal rank
+(``hybrid``), and dense MiniLM cosine. An SAE method ranks only documents where a chosen latent fires;
+the rest follow in a seeded random order (a random tie-break, not the row order, which would put the
 planted documents last). Clustering: documents are split in two along an axis (SAE: latents whose
 labels match the axis; dense: k-means on sentence embeddings, which cannot be told the axis) and
 compared with the true split by adjusted Rand index.
@@ -11,7 +13,8 @@ compared with the true split by adjusted Rand index.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -20,11 +23,26 @@ from evals.benchmark import Case, rng_for
 from evals.metrics import adjusted_rand, average_precision, ndcg_at_k
 
 if TYPE_CHECKING:
+    from saescope.ops.docsets import Resolved
     from saescope.workspace import Workspace
 
 
+METHODS: tuple[str, ...] = ("sae-research", "sae", "hybrid", "dense")
+"""The retrieval methods compared, as ``rank_by_property`` names them."""
+
+
+class MethodOrder(BaseModel):
+    """One method's full ranking of a document set for a query."""
+
+    method: str
+    order: list[str] = Field(description="every document id, best first (unscored ones in a seeded random order)")
+    scored: int = Field(description="documents the method scored above zero")
+    latents: list[str] = Field(description="labels of the latents chosen (none for dense)")
+    seconds: float
+
+
 class RetrievalScore(BaseModel):
-    """Average precision and nDCG@10 of SAE and dense retrieval for one property."""
+    """Average precision and nDCG@10 of each retrieval method for one property."""
 
     case_id: str
     prop: str
@@ -33,14 +51,44 @@ class RetrievalScore(BaseModel):
     n_docs: int
     n_relevant: int
     random_ap: float = Field(description="expected AP of a random ranking: n_relevant / n_docs")
-    sae_ap: float
+    sae_ap: float = Field(description="sae: latents matched on labels and activating contexts")
     sae_ndcg10: float
     dense_ap: float
     dense_ndcg10: float
+    research_ap: float | None = Field(default=None, description="sae-research: the arXiv 2512.10092 recipe")
+    research_ndcg10: float | None = None
+    hybrid_ap: float | None = Field(default=None, description="hybrid: sae and dense fused by reciprocal rank")
+    hybrid_ndcg10: float | None = None
     sae_ranked: int = Field(description="documents the SAE scored above zero (the rest are in random order)")
     sae_latents: list[str] = Field(description="labels of the latents chosen for the query")
     sae_seconds: float
-    dense_seconds: float = Field(description="encoding every document and the query, then ranking")
+    dense_seconds: float = Field(description="ranking by the cached dense vectors of the documents and the query")
+
+
+def method_orders(ws: Workspace, r: Resolved, query: str, *, seed: int, key: str) -> dict[str, MethodOrder]:
+    """Each of :data:`METHODS` ranking every document of ``r`` for ``query``; a method that finds no latent
+    ranks nothing (all documents follow in a seeded random order, ``key`` naming the stream)."""
+    from saescope.errors import InputError
+    from saescope.ops.analyses import rank_by_property
+
+    all_ids = [str(d) for d in r.doc_ids]
+    out = {}
+    for method in METHODS:
+        start = time.perf_counter()
+        try:
+            res = rank_by_property(ws, r, query, method=method, top_k=len(all_ids))  # type: ignore[arg-type]
+            ids = [d.doc_id for d in res.ranking.docs]
+            labels = [p.label for p in res.latents.latents]
+        except InputError:  # no latent matches the query: the method ranks nothing
+            ids, labels = [], []
+        out[method] = MethodOrder(
+            method=method,
+            order=full_order(ids, all_ids, rng_for(seed, key, method)),
+            scored=len(ids),
+            latents=labels,
+            seconds=time.perf_counter() - start,
+        )
+    return out
 
 
 class ClusterScore(BaseModel):
@@ -63,48 +111,36 @@ def full_order(ranked: list[str], all_ids: list[str], rng: np.random.Generator) 
 
 
 def retrieval_score(ws: Workspace, dataset: str, case: Case, *, sae: str | None, seed: int) -> RetrievalScore:
-    """Rank A∪B of ``case`` for its property's query, by SAE latents and by dense similarity."""
-    from saescope import analyses as an
-    from saescope.errors import InputError
-    from saescope.ops.analyses import rank_by_property
+    """Rank A∪B of ``case`` for its property's query by each of :data:`METHODS`."""
     from saescope.ops.docsets import DocSet, resolve
-    from saescope.ops.encoder import encode
 
     r = resolve(ws, DocSet(dataset, f"{case.column} != ''", sae))
     all_ids = [str(d) for d in r.doc_ids]
-    query = str(case.query)
-    start = time.perf_counter()
-    try:
-        res = rank_by_property(ws, r, query, top_k=len(all_ids))
-        sae_ids, labels = [d.doc_id for d in res.sae_ranking.docs], [p.label for p in res.latents.latents]
-    except InputError:  # no latent matches the query: the SAE ranks nothing
-        sae_ids, labels = [], []
-    sae_seconds = time.perf_counter() - start
-    texts = r.texts(ws)
-    start = time.perf_counter()
-    dense = an.rank_dense(encode(texts), encode([query])[0], top_k=len(all_ids), doc_ids=r.doc_ids)
-    dense_seconds = time.perf_counter() - start
+    orders = method_orders(ws, r, str(case.query), seed=seed, key=f"retrieval-{case.case_id}")
     relevant = set(case.positives)
-    sae_order = full_order(sae_ids, all_ids, rng_for(seed, "retrieval", case.case_id))
-    sae_rel = [d in relevant for d in sae_order]
-    dense_rel = [d.doc_id in relevant for d in dense.docs]
     n_rel = len(relevant & set(all_ids))
+    ap = {m: average_precision([d in relevant for d in o.order], n_rel) for m, o in orders.items()}
+    ndcg = {m: ndcg_at_k([d in relevant for d in o.order], 10, n_rel) for m, o in orders.items()}
     return RetrievalScore(
         case_id=case.case_id,
         prop=str(case.prop),
         kind=str(case.kind),
-        query=query,
+        query=str(case.query),
         n_docs=len(all_ids),
         n_relevant=n_rel,
         random_ap=n_rel / len(all_ids),
-        sae_ap=average_precision(sae_rel, n_rel),
-        sae_ndcg10=ndcg_at_k(sae_rel, 10, n_rel),
-        dense_ap=average_precision(dense_rel, n_rel),
-        dense_ndcg10=ndcg_at_k(dense_rel, 10, n_rel),
-        sae_ranked=len(sae_ids),
-        sae_latents=labels,
-        sae_seconds=sae_seconds,
-        dense_seconds=dense_seconds,
+        sae_ap=ap["sae"],
+        sae_ndcg10=ndcg["sae"],
+        dense_ap=ap["dense"],
+        dense_ndcg10=ndcg["dense"],
+        research_ap=ap["sae-research"],
+        research_ndcg10=ndcg["sae-research"],
+        hybrid_ap=ap["hybrid"],
+        hybrid_ndcg10=ndcg["hybrid"],
+        sae_ranked=orders["sae"].scored,
+        sae_latents=orders["sae"].latents,
+        sae_seconds=orders["sae"].seconds,
+        dense_seconds=orders["dense"].seconds,
     )
 
 
@@ -137,4 +173,41 @@ def cluster_score(
         dense_ari=adjusted_rand(truth, dense_c.assignment),
         sae_unassigned=unassigned,
         seconds=time.perf_counter() - start,
+    )
+
+
+class _HasAps(Protocol):
+    random_ap: float
+    sae_ap: float
+    dense_ap: float
+    research_ap: float | None
+    hybrid_ap: float | None
+
+
+def method_aps(rows: Sequence[_HasAps]) -> dict[str, list[float]]:
+    """Each method's AP per property (a method missing from older records is left out)."""
+    cols: dict[str, list[float | None]] = {
+        "sae-research": [r.research_ap for r in rows],
+        "sae": [r.sae_ap for r in rows],
+        "hybrid": [r.hybrid_ap for r in rows],
+        "dense": [r.dense_ap for r in rows],
+    }
+    return {m: [float(v) for v in vs if v is not None] for m, vs in cols.items() if all(v is not None for v in vs)}
+
+
+def retrieval_headline(rows: Sequence[_HasAps]) -> str:
+    """Mean AP of every method, its ratio to dense, and on how many properties it beats dense."""
+    aps = method_aps(rows)
+    dense = aps["dense"]
+    d_mean = float(np.mean(dense))
+    parts = []
+    for m, vs in aps.items():
+        if m == "dense":
+            continue
+        wins = sum(a > b for a, b in zip(vs, dense, strict=True))
+        ratio = f"{np.mean(vs) / d_mean:.2f}× dense" if d_mean > 0 else "dense 0"
+        parts.append(f"{m} {np.mean(vs):.2f} ({ratio}, above dense on {wins}/{len(vs)})")
+    return (
+        f"mean AP over {len(rows)} properties: " + "; ".join(parts) + f"; dense MiniLM {d_mean:.2f}; random "
+        f"{np.mean([r.random_ap for r in rows]):.2f}"
     )

@@ -467,6 +467,8 @@ def _run() -> RealRun:
             random_ap=0.25,
             sae_ap=0.5,
             dense_ap=0.7,
+            research_ap=0.3,
+            hybrid_ap=0.9,
             sae_ranked=8,
             sae_latents=["'**'"],
         ),
@@ -498,6 +500,7 @@ def test_report_has_every_section_and_the_numbers(tmp_path: Path) -> None:
         assert heading in text, heading
     assert "**1/2**" in text and "python -m evals.real_responses --home H" in text
     assert "mean AP SAE 0.50 vs dense MiniLM 0.70" in text and "SAE higher on 0/1" in text
+    assert "sae-research 0.30 (0.43× dense, above dense on 0/1)" in text and "hybrid 0.90 (1.29× dense" in text
     assert "yes (#1)" in text and "1/1 tracked" in text
     counts = recovery_counts(run.cases, 0.05, 0.3)
     assert counts == {"known": 2, "recovered": 1, "significant": 1, "possible": 1, "specific": 0}

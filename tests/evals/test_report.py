@@ -113,6 +113,8 @@ def results(judged: bool = False) -> RunResults:
             sae_ndcg10=0.6,
             dense_ap=0.7,
             dense_ndcg10=0.8,
+            research_ap=0.4,
+            hybrid_ap=0.84,
             sae_ranked=5,
             sae_latents=["questions"],
             sae_seconds=0.1,
@@ -158,7 +160,8 @@ def test_render_has_headline_tables_and_command() -> None:
     assert "recall@5 0.50 over 2 cases" in text
     assert "1/1 recovered" in text
     assert "4.0× the tokens" in text and "dry run" in text
-    assert "AP SAE 0.50 vs dense 0.70" in text and "SAE wins AP on 0/1" in text
+    assert "sae-research 0.40 (0.57× dense, above dense on 0/1); sae 0.50 (0.71× dense, above dense on 0/1)" in text
+    assert "hybrid 0.84 (1.20× dense, above dense on 1/1); dense MiniLM 0.70" in text
     assert "SAE 0.40 vs dense 0.10" in text
     assert "python -m evals.run --quick" in text
     assert "![recall_vs_fraction.png](recall_vs_fraction.png)" in text
