@@ -211,3 +211,66 @@ def retrieval_headline(rows: Sequence[_HasAps]) -> str:
         f"mean AP over {len(rows)} properties: " + "; ".join(parts) + f"; dense MiniLM {d_mean:.2f}; random "
         f"{np.mean([r.random_ap for r in rows]):.2f}"
     )
+
+
+def retrieval_markdown(rows: Sequence[RetrievalScore], command: str) -> str:
+    """A report of planted-property retrieval alone: the headline and one row per property."""
+    lines = [
+        "# Planted-property retrieval: sae-research, sae, hybrid, dense",
+        "",
+        f"`{command}`",
+        "",
+        retrieval_headline(rows) + ".",
+        "",
+        "| property | kind | query | relevant/docs | AP sae-research | AP sae | AP hybrid | AP dense | sae latents (first 3) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = [r.research_ap, r.sae_ap, r.hybrid_ap, r.dense_ap]
+        lines.append(
+            f"| {r.prop} | {r.kind} | {r.query} | {r.n_relevant}/{r.n_docs} | "
+            + " | ".join("–" if c is None else f"{c:.3f}" for c in cells)
+            + " | "
+            + "; ".join(x[:30].replace("|", "/") for x in r.sae_latents[:3])
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Planted-property retrieval alone, on a home where ``evals.run`` already embedded the benchmark."""
+    import argparse
+    import json
+    import sys
+    from pathlib import Path
+
+    from evals.benchmark import BenchmarkConfig, build
+    from evals.run import _one_per_property
+    from saescope.workspace import Workspace
+
+    p = argparse.ArgumentParser(prog="python -m evals.retrieval", description=main.__doc__)
+    p.add_argument("--home", required=True, help="data root where evals.run embedded the benchmark")
+    p.add_argument("--out", required=True, help="folder for report.md and results.json")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fraction", type=float, default=0.25, help="each property's case nearest this planted share")
+    args = p.parse_args(argv)
+    bench = build(BenchmarkConfig(seed=args.seed))
+    ws = Workspace(Path(args.home))
+    name = f"evals-{bench.fingerprint()}"
+    if name not in ws.store.names():
+        p.error(f"{name} is not in {args.home}: run python -m evals.run --home {args.home} first")
+    rows = []
+    for case in _one_per_property(bench.cases, args.fraction):
+        rows.append(retrieval_score(ws, name, case, sae=None, seed=args.seed))
+        sys.stderr.write(f"{case.case_id}: " + retrieval_headline(rows[-1:]) + "\n")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = "python -m evals.retrieval " + " ".join(sys.argv[1:] if argv is None else argv)
+    (out / "report.md").write_text(retrieval_markdown(rows, command), encoding="utf-8")
+    (out / "results.json").write_text(json.dumps([r.model_dump() for r in rows], indent=1), encoding="utf-8")
+    sys.stderr.write(retrieval_headline(rows) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
