@@ -23,6 +23,7 @@ from saescope.errors import SaescopeError
 from saescope.ops.requests import (
     ClusterRequest,
     CorrelationsRequest,
+    DescribeLatentsRequest,
     DescribeRequest,
     DiffRequest,
     EmbedRequest,
@@ -184,6 +185,10 @@ def cmd_feature_show(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     return _emit(ops.explain_document(_workspace(args), request_from(args, ExplainRequest)), args.json)
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    return _emit(ops.describe_latents(_workspace(args), request_from(args, DescribeLatentsRequest)), args.json)
 
 
 def cmd_top_features(args: argparse.Namespace) -> int:
@@ -367,6 +372,13 @@ def _latent_commands(sub: Subparsers) -> None:
     add_options(p, ExplainRequest, positional=["dataset", "doc_id"])
     _common(p)
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser(
+        "describe", help="describe latents in words without an LLM (concept vocabulary matched on a dataset)"
+    )
+    add_options(p, DescribeLatentsRequest, positional=["dataset"])
+    _common(p)
+    p.set_defaults(func=cmd_describe)
 
     p = sub.add_parser("top-features", help="the strongest labelled latents of one document, with firing tokens")
     add_options(p, TopFeaturesRequest, positional=["dataset", "doc_id"], flags={"top_k": "-k/--top-k"})

@@ -21,8 +21,12 @@ MAX_LABEL_FILE_BYTES = 1 << 30
 """Most bytes (after decompression) read from one label file."""
 
 # Earlier sources win when choosing the label to show: an LLM label that was scored on held-out
-# examples beats a provider's label, which beats the tokens a latent fires on.
-SOURCE_PRIORITY: tuple[str, ...] = ("llm", "neuronpedia", "provider", "top-tokens")
+# examples beats a provider's label, which beats an LLM-free concept description, which beats the tokens a
+# latent fires on. Scored sources compete by score: a concept description that predicts where the latent
+# fires better than an LLM label does is shown instead of it.
+SOURCE_PRIORITY: tuple[str, ...] = ("llm", "neuronpedia", "provider", "concept", "top-tokens")
+CONCEPT_MIN_FIDELITY = 0.75
+"""A concept description (``source="concept"``, score = held-out AUROC) is shown only from this fidelity."""
 
 
 class FeatureLabel(BaseModel):
@@ -52,15 +56,27 @@ class LatentLabels(BaseModel):
     token_frequency: float | None = None
 
     def best(self) -> str:
-        """The label to show: highest-priority source, then highest score."""
-        if not self.labels:
+        """The label to show: highest-priority source, then highest score. Concept descriptions below
+        :data:`CONCEPT_MIN_FIDELITY` are never shown; one that scores higher than every LLM label wins."""
+        usable = [
+            lab
+            for lab in self.labels
+            if lab.source != "concept" or (lab.score is not None and lab.score >= CONCEPT_MIN_FIDELITY)
+        ]
+        if not usable:
             return f"latent {self.latent} (unlabelled)"
 
         def rank(lab: FeatureLabel) -> tuple[int, float]:
             prio = SOURCE_PRIORITY.index(lab.source) if lab.source in SOURCE_PRIORITY else len(SOURCE_PRIORITY)
             return (prio, -(lab.score if lab.score is not None else -1.0))
 
-        return min(self.labels, key=rank).text
+        chosen = min(usable, key=rank)
+        concepts = [lab for lab in usable if lab.source == "concept"]
+        if chosen.source == "llm" and concepts:
+            top = max(concepts, key=lambda lab: lab.score or 0.0)
+            if chosen.score is not None and (top.score or 0.0) > chosen.score:
+                return top.text
+        return chosen.text
 
 
 class LabelBook:

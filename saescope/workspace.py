@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from saescope.errors import InputError, MissingAssetError
-from saescope.labels import LabelBook
+from saescope.labels import LabelBook, LatentLabels
 from saescope.paths import data_home
 from saescope.store.dataset import (
     MANIFEST,
@@ -247,6 +247,9 @@ class Workspace:
                     shipped = Path(sae.source["path"]) / "labels.jsonl.gz"
                     if shipped.is_file():
                         book = LabelBook.load_jsonl(shipped, sae.id, sae.d_sae)
+                    concepts = Path(sae.source["path"]) / "concepts.jsonl.gz"  # LLM-free descriptions, if shipped
+                    if concepts.is_file():
+                        book.merge(LabelBook.load_jsonl(concepts, sae.id, sae.d_sae).latents.values())
                 extra = self.user_labels_path(sae.id)
                 if extra.is_file():
                     book.merge(LabelBook.load_jsonl(extra, sae.id, sae.d_sae).latents.values())
@@ -267,6 +270,11 @@ class Workspace:
         bad = [r.latent for r in records if not 0 <= r.latent < sae.d_sae]
         if bad:
             raise InputError(f"{path} labels latents {bad[:5]} outside {sae.id} (0..{sae.d_sae - 1}): wrong SAE?")
+        self.save_labels(sae, records)
+        return len(records)
+
+    def save_labels(self, sae: SparseAutoencoder, records: Sequence[LatentLabels]) -> None:
+        """Add ``records`` to ``sae``'s saved labels (a label replaces one of the same source and model)."""
         with self._lock:
             target = self.user_labels_path(sae.id)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -276,7 +284,6 @@ class Workspace:
             saved.merge(records)
             saved.save_jsonl(target)
             self._labels.pop(sae.id, None)
-        return len(records)
 
     def user_labels_path(self, sae_id: str) -> Path:
         import re

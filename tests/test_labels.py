@@ -68,3 +68,20 @@ def test_neuronpedia_export_provider_mapping_and_errors(tmp_path: Path) -> None:
         read_label_file(bad)
     with pytest.raises(InputError, match="does not exist"):
         read_label_file(tmp_path / "nope.json")
+
+
+def test_best_label_weighs_concept_descriptions_by_fidelity() -> None:
+    from saescope.labels import CONCEPT_MIN_FIDELITY, FeatureLabel, LatentLabels
+
+    tokens = FeatureLabel(source="top-tokens", text="'.'")
+    weak = FeatureLabel(source="concept", text="film review", score=CONCEPT_MIN_FIDELITY - 0.01)
+    strong = FeatureLabel(source="concept", text="praise and enthusiasm", score=0.9)
+    assert LatentLabels(latent=1, labels=[tokens, weak]).best() == "'.'"  # a weak description is never shown
+    assert LatentLabels(latent=1, labels=[tokens, weak, strong]).best() == "praise and enthusiasm"
+    assert LatentLabels(latent=1, labels=[weak]).best() == "latent 1 (unlabelled)"
+    llm_low = FeatureLabel(source="llm", text="enthusiastic praise of acting", score=0.8, model="m")
+    llm_high = llm_low.model_copy(update={"score": 0.95})
+    assert LatentLabels(latent=1, labels=[tokens, strong, llm_low]).best() == "praise and enthusiasm"
+    assert LatentLabels(latent=1, labels=[tokens, strong, llm_high]).best() == "enthusiastic praise of acting"
+    provider = FeatureLabel(source="neuronpedia", text="positive sentiment")
+    assert LatentLabels(latent=1, labels=[tokens, strong, provider]).best() == "positive sentiment"

@@ -27,6 +27,7 @@ from saescope.analyses.correlations import (
     spearman_columns,
 )
 from saescope.analyses.cross import CrossCooccurrence, CrossPair, cross_cooccurrence
+from saescope.analyses.describe import ConceptMatch, match_concepts
 from saescope.analyses.diff import (
     DiffRow,
     OneVsMany,
@@ -88,6 +89,7 @@ __all__ = [
     "Cluster",
     "ClusterLatent",
     "Clustering",
+    "ConceptMatch",
     "Contribution",
     "Cooccurrence",
     "CooccurrencePair",
@@ -135,6 +137,7 @@ __all__ = [
     "latent_metadata_association",
     "latent_summary",
     "latent_trends",
+    "match_concepts",
     "nonzero_percentile",
     "parse_filter",
     "rank_by_latents",

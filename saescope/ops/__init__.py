@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from saescope.ops.analyses import cluster, correlations, diff, retrieve, trend
     from saescope.ops.datasets import describe_dataset, ingest_documents, list_datasets, read_documents_by_id
+    from saescope.ops.describe import describe_latents
     from saescope.ops.embedding import embed_config, embed_dataset, sae_choice
     from saescope.ops.features import explain_document, feature_details, search_features, top_features
     from saescope.ops.llm_steps import label_latents, summarise_diff, verify_hypothesis
@@ -40,6 +41,7 @@ _WHERE = {
     "feature_details": "features",
     "explain_document": "features",
     "top_features": "features",
+    "describe_latents": "describe",
     "label_latents": "llm_steps",
     "summarise_diff": "llm_steps",
     "verify_hypothesis": "llm_steps",
@@ -49,6 +51,7 @@ __all__ = [
     "cluster",
     "correlations",
     "describe_dataset",
+    "describe_latents",
     "diff",
     "embed_config",
     "embed_dataset",

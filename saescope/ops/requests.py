@@ -500,6 +500,29 @@ class TrendRequest(FilteredRequest):
 
 
 # --- latents --------------------------------------------------------------------------------------
+class DescribeLatentsRequest(FilteredRequest):
+    dataset: DatasetArg
+    where: WhereArg = None
+    vocabulary: Annotated[
+        str | None,
+        Field(
+            description="a text file of concept descriptions, one per line ('category: description' or just the "
+            "description); default: the shipped vocabulary (sentiment, tone, stance, style, register, format, "
+            "discourse acts, topics, programming, languages)"
+        ),
+        OPERATOR_ONLY,
+    ] = None
+    held_out: Annotated[
+        float, Field(gt=0, le=0.9, description="share of documents kept apart to measure each description's fidelity")
+    ] = 0.3
+    min_fires: Annotated[
+        int, Field(ge=2, description="describe only latents firing in at least this many fit documents")
+    ] = 5
+    seed: Annotated[int, Field(ge=0, description="seed of the fit / held-out split")] = 0
+    top_k: Annotated[int, Field(ge=1, le=50, description="descriptions shown, best fidelity first")] = 20
+    sae: SaeArg = None
+
+
 class SearchFeaturesRequest(Request):
     dataset: Annotated[str, Field(description="a dataset embedded with the SAE to search (it names the SAE)")]
     query: Annotated[str, Field(min_length=1, description="words to find in latent labels, e.g. 'apology'")]

@@ -21,6 +21,7 @@ from saescope.llm.ledger import UsageTotals
 from saescope.llm.verify import Verification
 from saescope.ops.analyses import CorrelationResult, DiffResult, Retrieval, TrendResult
 from saescope.ops.datasets import DatasetDetails, DatasetList, DocumentsPage, IngestResult
+from saescope.ops.describe import DescribeResult
 from saescope.ops.features import ExplainResult, FeatureDetails
 from saescope.ops.jobs import EmbedJob, JobList
 
@@ -40,6 +41,7 @@ TOOL_OUTPUTS: dict[str, type[BaseModel]] = {
     "cluster_documents": an.Clustering,
     "retrieve_documents": Retrieval,
     "search_features": an.LatentMatches,
+    "describe_latents": DescribeResult,
     "feature_details": FeatureDetails,
     "explain_document": ExplainResult,
     "label_latents": LabelingResult,

@@ -25,6 +25,7 @@ TOOLS = {
     "read_documents",
     "ingest_documents",
     "embed_dataset",
+    "describe_latents",
     "embed_status",
     "diff_datasets",
     "find_trends",

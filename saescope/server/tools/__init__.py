@@ -18,6 +18,7 @@ TOOLS: tuple[ToolFn, ...] = (
     analyses.cluster_documents,
     analyses.retrieve_documents,
     analyses.search_features,
+    analyses.describe_latents,
     analyses.feature_details,
     analyses.explain_document,
     llm.label_latents,

@@ -8,6 +8,7 @@ from saescope import ops
 from saescope.ops.requests import (
     ClusterRequest,
     CorrelationsRequest,
+    DescribeLatentsRequest,
     DiffRequest,
     ExplainRequest,
     FeatureRequest,
@@ -16,7 +17,7 @@ from saescope.ops.requests import (
     TrendRequest,
 )
 from saescope.server.state import Lock, ServerState
-from saescope.server.tooling import READ_ONLY, tool
+from saescope.server.tooling import READ_ONLY, WRITES, tool
 
 
 @tool("Diff two document sets", READ_ONLY)
@@ -70,6 +71,16 @@ async def search_features(state: ServerState, req: SearchFeaturesRequest) -> Cal
     Latents without a label are found only semantically; label_latents can name them."""
     lock: Lock = "encoder" if req.semantic else None
     return state.result(await state.run(lambda: ops.search_features(state.ws, req), lock))
+
+
+@tool("Describe latents without an LLM", WRITES)
+async def describe_latents(state: ServerState, req: DescribeLatentsRequest) -> CallToolResult:
+    """Give the dataset's SAE latents descriptions a person can read, without an LLM: each latent's firing
+    over the dataset's documents is matched against a vocabulary of concepts (sentiment, tone, style, format,
+    topics, programming, languages ...) by sentence similarity, and scored by how well the concept predicts
+    where it fires on held-out documents (AUROC fidelity). Descriptions with fidelity >= 0.75 become the
+    labels every tool shows; the result lists the best ones next to their token labels. Run once per SAE."""
+    return state.result(await state.run(lambda: ops.describe_latents(state.ws, req), "encoder"))
 
 
 @tool("Latent details with token evidence", READ_ONLY)
