@@ -45,9 +45,10 @@ RESEARCH_LATENTS = 100
 """Latents of the research recipe (arXiv 2512.10092), weighted by rank at temperature 0.2."""
 RESEARCH_TEMPERATURE = 0.2
 SAE_LATENTS = 100
-"""Latents of the ``sae`` method (label and context matching); chosen on the real-response detectors."""
-SAE_TEMPERATURE = 0.2
-CONTEXT_WEIGHT = 0.5
+"""Latents of the ``sae`` method (label and context matching). It, ``SAE_TEMPERATURE`` and ``CONTEXT_WEIGHT``
+were chosen on the real-response detectors (evals.real_responses); the planted properties were held out."""
+SAE_TEMPERATURE = 1.0
+CONTEXT_WEIGHT = 0.3
 """Share of the activating-context similarity in a latent's match with the query (the rest: its label)."""
 
 
