@@ -453,7 +453,9 @@ def select_property_latents(
         f_pos = (column_counts(M[pos]) + 1) / (n_pos + 2)
         f_all = (column_counts(M) + 1) / (M.shape[0] + 2)
         lift = f_pos / f_all
-        weight = weight * (1 + np.log2(np.clip(lift, 1.0, 16.0)))
+        # smoothing lifts a rare latent that fires in no example: boost only those that fire in some
+        fires_in_examples = column_counts(M[pos]) >= min(2, n_pos)
+        weight = weight * np.where(fires_in_examples, 1 + np.log2(np.clip(lift, 1.0, 16.0)), 1.0)
     cand = np.flatnonzero(weight > 0)
     top = cand[top_order([weight[cand], -cand.astype(np.float64)], top_n)]
     final = weight[top] if temperature is None or top.size == 0 else rank_weights(len(top), temperature)
@@ -512,6 +514,21 @@ def select_latents_by_examples(
             for r, j in enumerate(top)
         ],
     )
+
+
+def combine_property_latents(by_query: PropertyLatents, by_examples: PropertyLatents) -> PropertyLatents:
+    """Latents chosen by the query and by example documents together: each side's weights are scaled to sum
+    to 1 and a latent on both sides gets the sum, so the examples' latents count as much as the query's."""
+    parts: dict[int, PropertyLatent] = {}
+    for side in (by_query, by_examples):
+        total = sum(p.weight for p in side.latents) or 1.0
+        for p in side.latents:
+            cur = parts.get(p.latent)
+            w = p.weight / total + (cur.weight if cur else 0.0)
+            base = cur or p
+            parts[p.latent] = base.model_copy(update={"weight": w, "lift": p.lift if p.lift is not None else base.lift})
+    ordered = sorted(parts.values(), key=lambda p: (-p.weight, p.latent))
+    return PropertyLatents(n_positives=max(by_query.n_positives, by_examples.n_positives), latents=ordered)
 
 
 def rank_dense(

@@ -396,8 +396,8 @@ def rank_by_property(
 
     ``sae-research``: the ``n_latents`` (default 100) latents whose labels best match the query, weighted by
     rank, activations divided by each latent's 90th percentile (arXiv 2512.10092). ``sae``: latents matched on
-    their labels and activating contexts, refined by ``positives`` (or chosen from the positives alone when
-    there is no query). ``hybrid``: the ``sae`` ranking fused with the dense ranking by reciprocal rank.
+    their labels and activating contexts, plus (given ``positives``) the latents most enriched in the examples,
+    each side weighing half; with no query, the examples' latents alone. ``hybrid``: the ``sae`` ranking fused with the dense ranking by reciprocal rank.
     ``dense``: MiniLM cosine of each document with the query (the dataset's cached vectors).
 
     Raises:
@@ -471,7 +471,7 @@ def _property_latents(
         if pos_rows is None:
             return an.PropertyLatents(n_positives=0, latents=[])
         return an.select_latents_by_examples(r.X, pos_rows, top_n=n, labels=book)
-    return an.select_property_latents(
+    by_query = an.select_property_latents(
         label_embeddings(ws, r.embedding),
         q,
         context_embeddings=context_embeddings(ws, r.embedding),
@@ -479,9 +479,10 @@ def _property_latents(
         temperature=an.SAE_TEMPERATURE,
         top_n=n,
         labels=book,
-        positives=pos_rows,
-        X=r.X if pos_rows is not None else None,
     )
+    if pos_rows is None:
+        return by_query
+    return an.combine_property_latents(by_query, an.select_latents_by_examples(r.X, pos_rows, top_n=n, labels=book))
 
 
 def retrieve(ws: Workspace, req: RetrieveRequest) -> Retrieval:

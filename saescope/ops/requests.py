@@ -433,8 +433,8 @@ class RetrieveRequest(FilteredRequest):
         list[str],
         Field(
             max_length=50,
-            description="ids of documents known to have the property: latents enriched in them weigh more (with an "
-            "empty query, they alone choose the latents)",
+            description="ids of documents known to have the property: the latents most enriched in them join the "
+            "query's, weighing half (with an empty query, they alone choose the latents)",
         ),
     ] = []
     latents: Annotated[

@@ -7,6 +7,9 @@ import pytest
 import scipy.sparse as sp
 
 from saescope.analyses import (
+    PropertyLatent,
+    PropertyLatents,
+    combine_property_latents,
     fuse_rankings,
     group_percentile,
     nonzero_percentile,
@@ -213,3 +216,27 @@ def test_rank_hybrid_fuses_the_sae_and_dense_orders() -> None:
     assert [c.latent for c in res.docs[0].contributions] == [0]
     with pytest.raises(InputError, match="rows"):
         rank_hybrid(X, {0: 1.0}, E[:3], q)
+
+
+def test_positives_boost_only_latents_that_fire_in_them() -> None:
+    E = np.array([[1.0, 0.0], [0.9, 0.1]])
+    M = np.zeros((50, 2))
+    M[[0, 1], 0] = 1.0  # fires in both positives
+    M[[30], 1] = 1.0  # rare, but in no positive: add-one smoothing alone would lift it
+    res = select_property_latents(E, np.array([1.0, 0.0]), top_n=2, positives=[0, 1], X=sp.csr_matrix(M))
+    by = {p.latent: p for p in res.latents}
+    assert by[1].lift is not None and by[1].lift > 1 and by[1].weight == pytest.approx(by[1].similarity)
+    assert by[0].weight == pytest.approx(1.0 * (1 + math.log2(min(16.0, by[0].lift or 1.0))))
+
+
+def test_combine_property_latents_gives_each_side_half() -> None:
+    def pl(latent: int, weight: float, lift: float | None = None) -> PropertyLatent:
+        return PropertyLatent(latent=latent, label=str(latent), weight=weight, similarity=0.5, lift=lift)
+
+    query = PropertyLatents(n_positives=0, latents=[pl(1, 3.0), pl(2, 1.0)])
+    examples = PropertyLatents(n_positives=4, latents=[pl(2, 0.5, 8.0), pl(3, 0.5, 4.0)])
+    both = combine_property_latents(query, examples)
+    assert both.n_positives == 4
+    assert [(p.latent, p.weight) for p in both.latents] == [(1, 0.75), (2, 0.75), (3, 0.5)]
+    assert [p.lift for p in both.latents] == [None, 8.0, 4.0]
+    assert sum(p.weight for p in both.latents) == pytest.approx(2.0)
