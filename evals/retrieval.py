@@ -91,6 +91,66 @@ def method_orders(ws: Workspace, r: Resolved, query: str, *, seed: int, key: str
     return out
 
 
+class PositivesScore(BaseModel):
+    """AP of ``sae`` given a few positive example documents, against ``sae`` and dense without them, all over
+    the documents that are not examples."""
+
+    case_id: str
+    n_positives: int
+    sae_ap: float = Field(description="sae with the query only")
+    sae_positives_ap: float = Field(description="sae with the query and the positive examples")
+    examples_only_ap: float = Field(description="sae with the positive examples only (empty query)")
+    dense_ap: float
+    dense_examples_ap: float = Field(
+        default=float("nan"), description="dense, the query plus the mean of the examples' vectors (Rocchio)"
+    )
+
+
+def positives_score(
+    ws: Workspace, dataset: str, case: Case, *, n_positives: int, sae: str | None, seed: int
+) -> PositivesScore:
+    """Draw ``n_positives`` of ``case``'s planted documents (seeded) as examples and rank A∪B without them."""
+    from saescope.errors import InputError
+    from saescope.ops.analyses import rank_by_property
+    from saescope.ops.docsets import DocSet, resolve
+
+    r = resolve(ws, DocSet(dataset, f"{case.column} != ''", sae))
+    all_ids = [str(d) for d in r.doc_ids]
+    relevant = sorted(set(case.positives) & set(all_ids))
+    rng = rng_for(seed, "retrieval-positives", case.case_id)
+    examples = [relevant[int(i)] for i in rng.choice(len(relevant), size=n_positives, replace=False)]
+    rest = [d for d in all_ids if d not in set(examples)]
+    n_rel = len(relevant) - n_positives
+
+    def ap(method: str, query: str, positives: list[str]) -> float:
+        try:
+            res = rank_by_property(ws, r, query, method=method, positives=positives, top_k=len(all_ids))  # type: ignore[arg-type]
+            ids = [d.doc_id for d in res.ranking.docs if d.doc_id not in set(examples)]
+        except InputError:
+            ids = []
+        order = full_order(ids, rest, rng_for(seed, "retrieval-positives", case.case_id, method, str(bool(query))))
+        return average_precision([d in set(relevant) for d in order], n_rel)
+
+    from saescope import analyses as an
+    from saescope.ops.encoder import dataset_vectors, encode
+
+    query = str(case.query)
+    vectors = dataset_vectors(ws, dataset)[r.rows]
+    row_of = {d: i for i, d in enumerate(all_ids)}
+    rocchio = encode([query])[0] + vectors[[row_of[d] for d in examples]].mean(axis=0)
+    dense_ex = an.rank_dense(vectors, rocchio, top_k=len(all_ids), doc_ids=r.doc_ids)
+    dense_ex_ids = [d.doc_id for d in dense_ex.docs if d.doc_id not in set(examples)]
+    return PositivesScore(
+        dense_examples_ap=average_precision([d in set(relevant) for d in dense_ex_ids], n_rel),
+        case_id=case.case_id,
+        n_positives=n_positives,
+        sae_ap=ap("sae", query, []),
+        sae_positives_ap=ap("sae", query, examples),
+        examples_only_ap=ap("sae", "", examples),
+        dense_ap=ap("dense", query, []),
+    )
+
+
 class ClusterScore(BaseModel):
     """Adjusted Rand index of SAE and dense clustering against a known two-way split."""
 
@@ -237,6 +297,27 @@ def retrieval_markdown(rows: Sequence[RetrievalScore], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def positives_markdown(rows: Sequence[PositivesScore], command: str) -> str:
+    """A report of retrieval given positive examples: AP over the documents that are not examples."""
+    n = rows[0].n_positives if rows else 0
+    cols = ("sae_ap", "sae_positives_ap", "examples_only_ap", "dense_ap", "dense_examples_ap")
+    means = [float(np.mean([getattr(r, c) for r in rows])) for c in cols]
+    lines = [
+        f"# Planted-property retrieval given {n} positive examples",
+        "",
+        f"`{command}`",
+        "",
+        "AP over the documents that are not examples. Mean: "
+        + ", ".join(f"{c.removesuffix('_ap')} {m:.3f}" for c, m in zip(cols, means, strict=True))
+        + ".",
+        "",
+        "| case | sae (query) | sae (query + examples) | sae (examples only) | dense (query) | dense (query + examples) |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {r.case_id} | " + " | ".join(f"{getattr(r, c):.3f}" for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Planted-property retrieval alone, on a home where ``evals.run`` already embedded the benchmark."""
     import argparse
@@ -253,19 +334,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="folder for report.md and results.json")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fraction", type=float, default=0.25, help="each property's case nearest this planted share")
+    p.add_argument("--positives", type=int, default=0, help="also score sae given this many planted examples")
     args = p.parse_args(argv)
     bench = build(BenchmarkConfig(seed=args.seed))
     ws = Workspace(Path(args.home))
     name = f"evals-{bench.fingerprint()}"
     if name not in ws.store.names():
         p.error(f"{name} is not in {args.home}: run python -m evals.run --home {args.home} first")
-    rows = []
+    rows, with_examples = [], []
     for case in _one_per_property(bench.cases, args.fraction):
+        if args.positives:
+            with_examples.append(positives_score(ws, name, case, n_positives=args.positives, sae=None, seed=args.seed))
+            sys.stderr.write(f"{with_examples[-1]!r}\n")
+            continue
         rows.append(retrieval_score(ws, name, case, sae=None, seed=args.seed))
         sys.stderr.write(f"{case.case_id}: " + retrieval_headline(rows[-1:]) + "\n")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "python -m evals.retrieval " + " ".join(sys.argv[1:] if argv is None else argv)
+    if with_examples:
+        (out / "positives.md").write_text(positives_markdown(with_examples, command), encoding="utf-8")
+        (out / "positives.json").write_text(
+            json.dumps([r.model_dump() for r in with_examples], indent=1), encoding="utf-8"
+        )
+        return 0
     (out / "report.md").write_text(retrieval_markdown(rows, command), encoding="utf-8")
     (out / "results.json").write_text(json.dumps([r.model_dump() for r in rows], indent=1), encoding="utf-8")
     sys.stderr.write(retrieval_headline(rows) + "\n")

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from evals.retrieval import RetrievalScore, full_order, method_aps, retrieval_headline, retrieval_markdown
+from evals.retrieval import (
+    PositivesScore,
+    RetrievalScore,
+    full_order,
+    method_aps,
+    positives_markdown,
+    retrieval_headline,
+    retrieval_markdown,
+)
 
 
 def _score(prop: str, research: float | None, sae: float, hybrid: float | None, dense: float) -> RetrievalScore:
@@ -63,3 +71,21 @@ def test_markdown_report_has_the_command_and_a_row_per_property() -> None:
     md = retrieval_markdown(rows, "python -m evals.retrieval --home H --out O")
     assert "`python -m evals.retrieval --home H --out O`" in md
     assert "| apology | style | a apology | 10/40 | 0.200 | 0.600 | – | 0.400 | a / b; c |" in md
+
+
+def test_positives_markdown_has_the_means_and_a_row_per_case() -> None:
+    rows = [
+        PositivesScore(
+            case_id="rv_url_f25",
+            n_positives=5,
+            sae_ap=0.25,
+            sae_positives_ap=1.0,
+            examples_only_ap=0.5,
+            dense_ap=0.2,
+            dense_examples_ap=0.3,
+        )
+    ]
+    md = positives_markdown(rows, "python -m evals.retrieval --positives 5")
+    assert "given 5 positive examples" in md
+    assert "Mean: sae 0.250, sae_positives 1.000, examples_only 0.500, dense 0.200, dense_examples 0.300." in md
+    assert "| rv_url_f25 | 0.250 | 1.000 | 0.500 | 0.200 | 0.300 |" in md
