@@ -104,7 +104,7 @@ def test_queries_cover_every_analysis(ws: Workspace, tmp_path: Path) -> None:
     ret = ops.retrieve(
         ws, RetrieveRequest(dataset="reviews", query="stale popcorn at the cinema", dense=True, top_k=24)
     )
-    assert ret.sae_ranking.docs and ret.latents.latents
+    assert ret.ranking.docs and ret.latents.latents
     refined = ops.retrieve(
         ws,
         RetrieveRequest(
@@ -113,7 +113,7 @@ def test_queries_cover_every_analysis(ws: Workspace, tmp_path: Path) -> None:
     )
     assert refined.latents.n_positives == 3
     # Retrieval quality against the dense baseline is measured in evals/, not asserted here.
-    assert {d.doc_id for d in refined.sae_ranking.docs} and planted_ids
+    assert {d.doc_id for d in refined.ranking.docs} and planted_ids
     assert ret.dense_ranking is not None and len(ret.dense_ranking.docs) == 24
     clus = ops.cluster(ws, ClusterRequest(dataset="reviews", axis="sentiment, good or bad", k=2))
     assert len(clus.clusters) >= 2
