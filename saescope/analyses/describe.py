@@ -46,6 +46,7 @@ def match_concepts(
     seed: int = 0,
     min_fires: int = 5,
     min_held_out: int = 5,
+    strata: npt.ArrayLike | None = None,
 ) -> list[ConceptMatch]:
     """For each latent that fires in at least ``min_fires`` fit documents (and not in all but fewer than
     ``min_fires``), its best concept and that concept's held-out fidelity.
@@ -55,6 +56,11 @@ def match_concepts(
     apart for the fidelity; a latent needs ``min_held_out`` held-out documents where it fires and as many
     where it does not (fewer make the AUROC a coin toss that can read 1.0). Latents whose best correlation is
     not positive get no match.
+
+    With ``strata`` (one label per document, e.g. the source of a mixed probe set), only variation *within*
+    a stratum counts: similarities are centred per stratum before the fit, and the fidelity is the
+    stratified AUROC (each stratum's Mann-Whitney U over its pairs of firing and silent documents, pooled),
+    so a latent that merely fires on one source gets no credit for the concepts that tell sources apart.
 
     Raises:
         InputError: shapes disagree, fewer than 20 documents, or ``held_out`` outside (0, 0.9].
@@ -79,7 +85,11 @@ def match_concepts(
     latents = np.flatnonzero(ok)
     if not len(latents):
         return []
-    Sf = S[fit]
+    g = np.zeros(n, dtype=np.int64) if strata is None else np.unique(np.asarray(strata), return_inverse=True)[1]
+    if g.shape != (n,):
+        raise InputError(f"strata must have one value per document ({n})")
+    Sc = S - _group_means(S, g)[g] if strata is not None else S
+    Sf = Sc[fit]
     std = Sf.std(axis=0)
     Z = (Sf - Sf.mean(axis=0)) / np.where(std > 0, std, 1.0)
     mean_z = np.asarray(Bf[:, latents].T @ Z) / cf[latents, None]  # mean standardised similarity where it fires
@@ -87,15 +97,23 @@ def match_concepts(
     best = top2[:, 0]
     p = cf[latents] / nf
     corr = mean_z[np.arange(len(latents)), best] * np.sqrt(p / (1 - p))
-    ranks = sps.rankdata(S[test][:, np.unique(best)], axis=0)  # ties get average ranks
-    col = {c: i for i, c in enumerate(np.unique(best))}
-    rank_sums = np.asarray(Bt[:, latents].T @ ranks)  # (latents, used concepts)
+    used = np.unique(best)
+    col = {c: i for i, c in enumerate(used)}
+    u_sum = np.zeros((len(latents), len(used)))
+    pairs = np.zeros(len(latents))
+    gt = g[test]
+    for k in np.unique(gt):
+        rows = np.flatnonzero(gt == k)
+        ranks = sps.rankdata(S[test[rows]][:, used], axis=0)  # ties get average ranks
+        fires = np.asarray(column_counts(Bt[rows][:, latents]), dtype=np.float64)
+        rank_sums = np.asarray(Bt[rows][:, latents].T @ ranks)
+        u_sum += rank_sums - (fires * (fires + 1) / 2)[:, None]  # Mann-Whitney U of the stratum
+        pairs += fires * (len(rows) - fires)
     out = []
     for i, j in enumerate(latents):
-        if corr[i] <= 0:
+        if corr[i] <= 0 or pairs[i] == 0:
             continue
-        n1, n0 = int(ct[j]), n_test - int(ct[j])
-        auc = (rank_sums[i, col[best[i]]] - n1 * (n1 + 1) / 2) / (n1 * n0)
+        auc = u_sum[i, col[best[i]]] / pairs[i]
         out.append(
             ConceptMatch(
                 latent=int(j),
@@ -104,7 +122,16 @@ def match_concepts(
                 correlation=float(corr[i]),
                 fidelity=float(auc),
                 n_fit=int(cf[j]),
-                n_held_out=n1,
+                n_held_out=int(ct[j]),
             )
         )
+    return out
+
+
+def _group_means(S: npt.NDArray[np.float64], g: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Per group (row of the result), the column means of the rows of ``S`` in it."""
+    sums = np.zeros((int(g.max()) + 1, S.shape[1]))
+    np.add.at(sums, g, S)
+    counts = np.bincount(g, minlength=sums.shape[0]).astype(np.float64)
+    out: npt.NDArray[np.float64] = sums / np.maximum(counts, 1.0)[:, None]
     return out

@@ -166,10 +166,15 @@ def describe_latents(ws: Workspace, req: DescribeLatentsRequest) -> DescribeResu
     """
     vocab = load_vocabulary(req.vocabulary)
     r = resolve(ws, DocSet(req.dataset, req.where, req.sae), min_docs=MIN_PROBE_DOCS)
+    strata = None
+    if req.stratify_by is not None:
+        strata = r.column(req.stratify_by).astype(str).to_numpy()
     sae = ws.sae_of(r.embedding)
     book = ws.labels(sae)
     sims = dataset_vectors(ws, req.dataset)[r.rows] @ concept_vectors(vocab).T
-    matches = an.match_concepts(r.X, sims, vocab.texts, held_out=req.held_out, seed=req.seed, min_fires=req.min_fires)
+    matches = an.match_concepts(
+        r.X, sims, vocab.texts, held_out=req.held_out, seed=req.seed, min_fires=req.min_fires, strata=strata
+    )
     probe = f"probe:{req.dataset}" + (f"[{req.where}]" if req.where else "")
     ws.save_labels(
         sae,

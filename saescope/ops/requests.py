@@ -518,6 +518,13 @@ class DescribeLatentsRequest(FilteredRequest):
     min_fires: Annotated[
         int, Field(ge=2, description="describe only latents firing in at least this many fit documents")
     ] = 5
+    stratify_by: Annotated[
+        str | None,
+        Field(
+            description="a metadata column (e.g. source) within whose values descriptions are fitted and scored, "
+            "so a latent that only tells the values apart gets no credit; for datasets that mix sources"
+        ),
+    ] = None
     seed: Annotated[int, Field(ge=0, description="seed of the fit / held-out split")] = 0
     top_k: Annotated[int, Field(ge=1, le=50, description="descriptions shown, best fidelity first")] = 20
     sae: SaeArg = None

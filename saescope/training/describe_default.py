@@ -4,6 +4,7 @@ The probe set is short windows of the SAE's own training sources that can be had
 debates, headlines, Hamlet, Python documentation and code; the reader's own answers are left out because
 they need the reader to generate them), sampled with a fixed seed. They are embedded with the default SAE
 in a scratch data root, described with the shipped vocabulary (:func:`saescope.ops.describe.describe_latents`),
+fitted and scored within each source (so a latent that only tells Hamlet from Python gets no credit),
 and the ``concept`` labels are written to ``saescope/data/default_sae/concepts.jsonl.gz``, which the
 workspace loads beside the token labels.
 """
@@ -77,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ingest_documents(ws, IngestRequest(name=name, documents=rows, id_column="doc_id"))
         req = EmbedRequest(dataset=name)
         embed_dataset(ws, req, sae_choice(req))
-        res = describe_latents(ws, DescribeLatentsRequest(dataset=name, seed=args.seed, top_k=30))
+        res = describe_latents(ws, DescribeLatentsRequest(dataset=name, seed=args.seed, top_k=30, stratify_by="source"))
         print(res.to_text(), file=sys.stderr)
         emb = ws.dataset(name).embedding()
         sae = ws.sae_of(emb)

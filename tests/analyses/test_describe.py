@@ -63,3 +63,31 @@ def test_min_fires_and_bad_input() -> None:
 def test_deterministic_given_the_seed() -> None:
     X, S = _probe()
     assert match_concepts(X, S, CONCEPTS, seed=1) == match_concepts(X, S, CONCEPTS, seed=1)
+
+
+def test_strata_give_no_credit_for_telling_sources_apart() -> None:
+    """Two sources; latent 0 fires on all of source B (which is 'politics'-like throughout), latent 1 on the
+    'cooking'-like documents within each source. Unstratified, latent 0 looks perfectly described; within
+    sources it is not, and latent 1 still is."""
+    rng = np.random.default_rng(2)
+    n = 400
+    source = np.repeat(["a", "b"], n // 2)
+    S = rng.normal(0.2, 0.05, size=(n, len(CONCEPTS)))
+    S[source == "b", 3] += 0.3  # 'politics' separates the sources
+    X = np.zeros((n, 2))
+    X[source == "b", 0] = 1.0
+    X[:, 1] = S[:, 4] > np.quantile(S[:, 4], 0.7)
+    plain = {m.latent: m for m in match_concepts(sp.csr_matrix(X), S, CONCEPTS, seed=0)}
+    assert plain[0].concept == "politics" and plain[0].fidelity > 0.99
+    within = {m.latent: m for m in match_concepts(sp.csr_matrix(X), S, CONCEPTS, seed=0, strata=source)}
+    assert 0 not in within  # it never fires and is silent within one source: nothing to predict
+    assert within[1].concept == "cooking" and within[1].fidelity > 0.95
+    test = _held_out_rows(n, 0.3, 0)
+    fires = X[test, 1] > 0
+    u = sum(
+        roc_auc_score(fires[source[test] == s], S[test][source[test] == s, 4])
+        * fires[source[test] == s].sum()
+        * (~fires[source[test] == s]).sum()
+        for s in ("a", "b")
+    ) / sum(fires[source[test] == s].sum() * (~fires[source[test] == s]).sum() for s in ("a", "b"))
+    assert within[1].fidelity == pytest.approx(u)
