@@ -28,7 +28,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,15 +39,16 @@ import scipy.stats as sps
 
 from evals.detectors import NAMES
 from evals.real_responses import (
-    DATA_DIR,
     FLAG_PREFIX,
     PAIR_KEY,
     TREND_ORDER,
     RealConfig,
+    base_parser,
     build_corpus,
     detector_diffs,
     detector_trends,
     mcc_matrix,
+    say,
 )
 
 if TYPE_CHECKING:
@@ -338,25 +339,10 @@ def _reading(s: Study) -> list[str]:
 # --- running ------------------------------------------------------------------------------------------
 
 
-def _say(msg: str) -> None:
-    sys.stderr.write(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}\n")
-    sys.stderr.flush()
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m evals.case_studies",
-        description=(__doc__ or "").split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--home", help="data root (default: the evals cache, as evals.real_responses)")
-    p.add_argument("--data", default=str(DATA_DIR), help="folder of <model>.jsonl.gz answer files")
+    p = base_parser("python -m evals.case_studies", __doc__)
     p.add_argument("--instructions", type=int, default=RealConfig.n_instructions, help="instructions per model")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--top", type=int, default=8, help="latents per study")
-    p.add_argument("--sae", default="default", help="'default', an SAELens folder, or RELEASE:SAE_ID")
-    p.add_argument("--reader", help="reader model for that SAE (default: the one the SAE names)")
-    p.add_argument("--device", help="cpu, cuda or mps (default: best available)")
     p.add_argument("--out", help="report folder (default: evals/results/<date>-case-studies)")
     return p
 
@@ -383,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ws, IngestRequest(name=name, documents=corpus.documents.to_dict("records"), id_column="doc_id")
         )
     manifest, seconds, _, _ = _embed(ws, name, args)
-    _say(f"{name}: {len(corpus.documents)} answers ({seconds:.0f}s embedding this run)")
+    say(f"{name}: {len(corpus.documents)} answers ({seconds:.0f}s embedding this run)")
     emb, X = ws.matrix(name, manifest.key)
     meta = ws.dataset(name).metadata()
     texts = ws.dataset(name).documents(["text"])["text"]
@@ -401,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.top,
     )
     studies = [trend_study(data)]
-    _say("trend study done")
+    say("trend study done")
     studies += [family_study(data, t) for t in FAMILIES]
     sae = ws.sae_of(emb)
     header = [
@@ -416,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     text = render(studies, header)
     (out / "report.md").write_text(text, encoding="utf-8")
-    _say(f"wrote {out / 'report.md'} in {time.perf_counter() - t0:.0f}s")
+    say(f"wrote {out / 'report.md'} in {time.perf_counter() - t0:.0f}s")
     return 0
 
 

@@ -42,7 +42,15 @@ import scipy.stats as sps
 
 from evals.benchmark import rng_for
 from evals.detectors import LINKS
-from evals.real_responses import DATA_DIR, load_answers, mcc_columns, sample_instructions, shorten
+from evals.real_responses import (
+    DATA_DIR,
+    base_parser,
+    load_answers,
+    mcc_columns,
+    sample_instructions,
+    say,
+    shorten,
+)
 
 if TYPE_CHECKING:
     from saescope.analyses.cross import CrossStats
@@ -194,11 +202,6 @@ def score_links(
 # --- the run ------------------------------------------------------------------------------------------
 
 
-def _say(msg: str) -> None:
-    sys.stderr.write(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}\n")
-    sys.stderr.flush()
-
-
 def _ensure(ws: Workspace, name: str, frame: pd.DataFrame, args: argparse.Namespace, *, chat: bool) -> float:
     """Ingest (once) and embed (or resume) ``frame`` as ``name``; the seconds spent embedding now."""
     from saescope.ops.datasets import ingest_documents
@@ -217,7 +220,7 @@ def _ensure(ws: Workspace, name: str, frame: pd.DataFrame, args: argparse.Namesp
     def progress(p: Any) -> None:
         if time.perf_counter() - last[0] > 30:
             last[0] = time.perf_counter()
-            _say(f"{name}: {p.docs_done}/{p.docs_total} documents, {p.tokens_done:,} tokens")
+            say(f"{name}: {p.docs_done}/{p.docs_total} documents, {p.tokens_done:,} tokens")
 
     embed_dataset(ws, req, choice, progress=progress)
     return time.perf_counter() - start
@@ -249,19 +252,9 @@ def _pair_rows(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m evals.prompt_response",
-        description=(__doc__ or "").split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--home", help="data root for the datasets (default: the evals cache)")
-    p.add_argument("--data", default=str(DATA_DIR), help="folder of <model>.jsonl.gz answer files")
+    p = base_parser("python -m evals.prompt_response", __doc__)
     p.add_argument("--instructions", type=int, default=PRConfig.n_instructions, help="instructions sampled")
     p.add_argument("--models", default=",".join(PRConfig.models), help="comma-separated answering models")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--sae", default="default", help="'default', an SAELens folder, or RELEASE:SAE_ID")
-    p.add_argument("--reader", help="reader model for that SAE (default: the one the SAE names)")
-    p.add_argument("--device", help="cpu, cuda or mps (default: best available)")
     p.add_argument("--min-cooc", type=int, default=5, help="pairs seen together in fewer rows are not tested")
     p.add_argument("--alpha", type=float, default=0.05, help="BH q threshold of a significant pair")
     p.add_argument("--mcc-min", type=float, default=0.3, help="MCC a latent needs with a rule to match it")
@@ -291,13 +284,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
     )
     prompts, replies = build_frames(cfg, Path(args.data))
-    _say(f"{len(prompts)} instructions, {len(replies)} answers of {', '.join(cfg.models)}")
+    say(f"{len(prompts)} instructions, {len(replies)} answers of {', '.join(cfg.models)}")
     ws = Workspace(Path(args.home) if args.home else cache_home() / "evals", device=args.device)
     texts = pd.util.hash_pandas_object(pd.concat([prompts["text"], replies["text"]]), index=False)
     tag = hashlib.sha256(texts.to_numpy().tobytes()).hexdigest()[:12]
     names = (f"pr-prompts-{tag}", f"pr-answers-{tag}")
     secs = _ensure(ws, names[0], prompts, args, chat=False) + _ensure(ws, names[1], replies, args, chat=True)
-    _say(f"embedded ({secs:.0f}s this run)")
+    say(f"embedded ({secs:.0f}s this run)")
     req = CorrelationsRequest.build(dataset=names[0], against=names[1], join_on=KEY, min_cooc=args.min_cooc)
     x, y, ix, iy = aligned_rows(ws, req)
     Y = y.X[iy]
@@ -326,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "links": [asdict(c) for c in checks],
             "top_pairs": _pair_rows(order[:25], st, labels, checks, gx, gy),
         }
-        _say(f"{kind}: {runs[kind]['significant']} of {runs[kind]['tested']} tested pairs significant")
+        say(f"{kind}: {runs[kind]['significant']} of {runs[kind]['tested']} tested pairs significant")
     result = {
         "command": "python -m evals.prompt_response " + " ".join(argv if argv is not None else sys.argv[1:]),
         "started": started.isoformat(timespec="seconds"),
@@ -343,7 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
     (out / "report.md").write_text(render(result), encoding="utf-8")
-    _say(f"wrote {out / 'report.md'} in {time.perf_counter() - t0:.0f}s")
+    say(f"wrote {out / 'report.md'} in {time.perf_counter() - t0:.0f}s")
     return 0
 
 

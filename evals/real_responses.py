@@ -877,7 +877,8 @@ def detector_rates(corpus: Corpus) -> dict[str, dict[str, float]]:
 # --- command line -------------------------------------------------------------------------------------
 
 
-def _say(msg: str) -> None:
+def say(msg: str) -> None:
+    """A time-stamped progress line on stderr."""
     sys.stderr.write(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}\n")
     sys.stderr.flush()
 
@@ -900,7 +901,7 @@ def _embed(ws: Workspace, name: str, args: argparse.Namespace) -> tuple[Any, flo
         done["tokens"] = p.tokens_done
         if time.perf_counter() - last[0] > 30:
             last[0] = time.perf_counter()
-            _say(f"embedding {p.docs_done}/{p.docs_total} documents, {p.tokens_done:,} tokens, {p.elapsed_s:.0f}s")
+            say(f"embedding {p.docs_done}/{p.docs_total} documents, {p.tokens_done:,} tokens, {p.elapsed_s:.0f}s")
 
     ws.embedder(choice, embed_config(req), req.reader)
     start = time.perf_counter()
@@ -915,16 +916,23 @@ def _embed(ws: Workspace, name: str, args: argparse.Namespace) -> tuple[Any, flo
     return manifest, seconds if done["tokens"] else 0.0, float(entry["seconds"]), rate
 
 
-def build_parser() -> argparse.ArgumentParser:
+def base_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
+    """The options every AlpacaEval eval shares: where the data and the answers are, the seed, and the SAE."""
     p = argparse.ArgumentParser(
-        prog="python -m evals.real_responses",
-        description=(__doc__ or "").split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=prog, description=(doc or "").split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--home", help="data root for the dataset (default: the evals cache, as evals.run)")
+    p.add_argument("--home", help="data root for the datasets (default: the evals cache, as evals.run)")
     p.add_argument("--data", default=str(DATA_DIR), help="folder of <model>.jsonl.gz answer files")
-    p.add_argument("--instructions", type=int, default=RealConfig.n_instructions, help="instructions sampled per model")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sae", default="default", help="'default', an SAELens folder, or RELEASE:SAE_ID")
+    p.add_argument("--reader", help="reader model for that SAE (default: the one the SAE names)")
+    p.add_argument("--device", help="cpu, cuda or mps (default: best available)")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = base_parser("python -m evals.real_responses", __doc__)
+    p.add_argument("--instructions", type=int, default=RealConfig.n_instructions, help="instructions sampled per model")
     p.add_argument("--max-chars", type=int, default=RealConfig.max_chars, help="longer answers are shortened")
     p.add_argument("--tail-chars", type=int, default=RealConfig.tail_chars, help="end characters kept (0: start only)")
     p.add_argument(
@@ -932,9 +940,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated case ids or groups, shell patterns allowed (cv_*, versions, null); default: all",
     )
     p.add_argument("--skip", default="", help="comma-separated: trend, retrieval, cost")
-    p.add_argument("--sae", default="default", help="'default', an SAELens folder, or RELEASE:SAE_ID")
-    p.add_argument("--reader", help="reader model for that SAE (default: the one the SAE names)")
-    p.add_argument("--device", help="cpu, cuda or mps (default: best available)")
     p.add_argument("--out", help="report folder (default: evals/results/<date>-real)")
     p.add_argument("--top-k", type=int, default=20)
     p.add_argument("--alpha", type=float, default=0.05)
@@ -1006,7 +1011,7 @@ def main(argv: Sequence[str] | None = None, *, cases: Sequence[CaseSpec] | None 
     data_dir = Path(args.data)
     corpus = build_corpus(cfg, data_dir)
     docs = corpus.documents
-    _say(
+    say(
         f"{len(corpus.cases)} cases, {len(cfg.models())} models x {cfg.n_instructions} instructions = {len(docs)} "
         f"documents ({int(docs['truncated'].sum())} shortened to {cfg.max_chars} characters)"
     )
@@ -1017,7 +1022,7 @@ def main(argv: Sequence[str] | None = None, *, cases: Sequence[CaseSpec] | None 
         records = docs.to_dict("records")
         ingest_documents(ws, IngestRequest(name=name, documents=records, id_column="doc_id"))
     manifest, embed_seconds, embed_seconds_total, rate = _embed(ws, name, args)
-    _say(f"embedded {name} ({embed_seconds:.0f}s this run)")
+    say(f"embedded {name} ({embed_seconds:.0f}s this run)")
     emb, matrix = ws.matrix(name, manifest.key)
     meta = ws.dataset(name).metadata()
     doc_rows = {str(d): i for i, d in enumerate(meta["doc_id"].to_numpy())}
@@ -1065,19 +1070,19 @@ def main(argv: Sequence[str] | None = None, *, cases: Sequence[CaseSpec] | None 
         res = run_case(ctx, case, cost="cost" not in skip)
         results.append(res)
         got = sum(r.recovered for r in res.recoveries)
-        _say(
+        say(
             f"case {i}/{len(corpus.cases)} {case.case_id}: {res.n_significant} significant, "
             f"{got}/{len(res.recoveries)} known differences recovered"
         )
     trend_rec = None
     if cfg.trend:
         trend_rec = run_trend(ctx, cfg.trend)
-        _say(f"trend: {sum(d.trending for d in trend_rec.detectors)} detectors trend")
+        say(f"trend: {sum(d.trending for d in trend_rec.detectors)} detectors trend")
     retrieval: list[RetrievalRecord] = []
     dense_seconds = 0.0
     if "retrieval" not in skip:
         retrieval, dense_seconds = run_retrieval(ctx, cfg.seed)
-        _say(f"retrieval: {len(retrieval)} detectors")
+        say(f"retrieval: {len(retrieval)} detectors")
     env = RealEnvironment(
         **run_environment("evals.real_responses", argv, started, t_start, ws.sae_of(emb), manifest),
         dataset=name,
@@ -1102,7 +1107,7 @@ def main(argv: Sequence[str] | None = None, *, cases: Sequence[CaseSpec] | None 
     )
     out = Path(args.out) if args.out else RESULTS / f"{date.today().isoformat()}-real"
     write_report(run, out)
-    _say(f"wrote {out / 'report.md'} in {time.perf_counter() - t_start:.0f}s")
+    say(f"wrote {out / 'report.md'} in {time.perf_counter() - t_start:.0f}s")
     return 0
 
 

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from evals import case_studies as cs
 from evals.detectors import NAMES
+from evals.real_responses import DATA_DIR
 from saescope.ops.reports import CardDoc as Doc
 from saescope.ops.reports import Chart, LatentCard, Report, Segment
 
@@ -95,7 +96,7 @@ def test_render_says_what_matches_and_what_is_missed() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not cs.DATA_DIR.is_dir(), reason=f"the shared AlpacaEval answers are not at {cs.DATA_DIR}")
+@pytest.mark.skipif(not DATA_DIR.is_dir(), reason=f"the shared AlpacaEval answers are not at {DATA_DIR}")
 def test_end_to_end_on_a_tiny_sample(tmp_path: Path) -> None:
     """4 instructions x 21 models through the real reader and SAE: both studies, their HTML pages, the report."""
     out = tmp_path / "out"
