@@ -168,9 +168,7 @@ async def test_retrieval_and_feature_views(data: Data, tmp_path: Path) -> None:
         [".latents span"],
     )
     before, opened = _probe(page)
-    assert before["errors"] == [] and before["svgs"][0]["rows"] == len(
-        result["structuredContent"]["ranking"]["docs"]
-    )
+    assert before["errors"] == [] and before["svgs"][0]["rows"] == len(result["structuredContent"]["ranking"]["docs"])
     assert opened["cards"] == [str(latent)] and opened["errors"] == []
     # A document that holds markup is shown as text, and nothing in it runs.
     hostile = json.loads(json.dumps(details))
