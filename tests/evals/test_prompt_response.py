@@ -152,7 +152,7 @@ def test_end_to_end_on_a_tiny_sample(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert pr.main(["--home", str(tmp_path / "home"), "--out", str(out), "--instructions", "24"]) == 0
     res = json.loads((out / "results.json").read_text())
-    assert res["n_rows"] == 24 and set(res["runs"]) == {"real", "shuffled"}
+    assert res["n_rows"] == 24 and set(res["runs"]) == {"real", "real_no_echoes", "shuffled"}
     for run in res["runs"].values():
         assert run["tested"] >= run["significant"] >= 0 and len(run["links"]) == len(LINKS)
     assert "## The links, as the rules see them" in (out / "report.md").read_text()
