@@ -221,7 +221,8 @@ def cluster_score(
     start = time.perf_counter()
     try:
         sae_c = cluster_resolved(ws, r, axis=axis, k=2, seed=seed)
-        sae_assign, unassigned = sae_c.assignment, sae_c.n_unassigned
+        # documents where no axis latent fires join the nearest cluster, not a cluster of their own
+        sae_assign, unassigned = sae_c.placed, sae_c.n_unassigned
     except InputError:
         sae_assign, unassigned = [-1] * len(ids), len(ids)
     dense_c = cluster_resolved(ws, r, dense=True, k=2, seed=seed)

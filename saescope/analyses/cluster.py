@@ -81,6 +81,13 @@ class Clustering(BaseModel):
     assignment: list[int] = Field(
         exclude=True, description="cluster of each clustered document, in row order; -1 = unassigned"
     )
+    placed: list[int] = Field(
+        default_factory=list,
+        exclude=True,
+        description="like assignment, but each unassigned document is placed in the cluster whose centre is "
+        "nearest in the full latent space (cosine of binarised vectors); for scoring against a truth that "
+        "must not count 'no axis latent fires' as a cluster of its own",
+    )
 
     def to_text(self) -> str:
         sil = "-" if self.silhouette is None else f"{self.silhouette:.3f}"
@@ -230,6 +237,7 @@ def cluster_documents(
         labels_a = _renumber_by_size(labels_a)
     assignment[assigned] = labels_a
     n_clusters = int(labels_a.max()) + 1 if labels_a.size else 0
+    placed = _place_unassigned(M, assignment, n_clusters)
 
     clusters = []
     for c in range(n_clusters):
@@ -280,7 +288,24 @@ def cluster_documents(
         unassigned_examples=[doc_id(ids, int(row_idx[r])) for r in unassigned[:n_examples]],
         clusters=clusters,
         assignment=[int(v) for v in assignment],
+        placed=[int(v) for v in placed],
     )
+
+
+def _place_unassigned(M: Any, assignment: IntArray, n_clusters: int) -> IntArray:
+    """``assignment`` with each -1 replaced by the cluster whose mean binarised full vector is nearest by
+    cosine (ties: the lower cluster number); unchanged when there are no clusters or no -1."""
+    out = assignment.copy()
+    todo = np.flatnonzero(out < 0)
+    if n_clusters == 0 or len(todo) == 0:
+        return out
+    B = as_csr(M).copy()
+    B.data = (B.data > 0).astype(np.float64)
+    centres = np.vstack([np.asarray(B[np.flatnonzero(out == c)].mean(axis=0)).ravel() for c in range(n_clusters)])
+    norms = np.linalg.norm(centres, axis=1)
+    sims = np.asarray(B[todo] @ centres.T) / np.where(norms > 0, norms, 1.0)  # row norms do not change argmax
+    out[todo] = np.argmax(sims, axis=1)
+    return out
 
 
 def _jaccard_distances(B: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
@@ -425,6 +450,7 @@ def cluster_dense(
         unassigned_examples=[],
         clusters=clusters,
         assignment=[int(v) for v in lab],
+        placed=[int(v) for v in lab],
     )
 
 

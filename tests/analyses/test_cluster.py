@@ -77,3 +77,21 @@ def test_adjusted_rand() -> None:
     assert adjusted_rand([0, 0, 1, 1], [0, 1, 0, 1]) < 0
     with pytest.raises(InputError):
         adjusted_rand([0], [0, 1])
+
+
+def test_unassigned_documents_are_placed_by_their_full_vectors() -> None:
+    """Documents where no axis latent fires keep -1 in ``assignment`` but are placed, in ``placed``, in the
+    cluster whose mean full binarised vector is nearest by cosine: here each shares its non-axis latents
+    with one group only."""
+    X, truth = _three_groups()
+    M = X.toarray()
+    M[:, 9:] = 0.0
+    for g in range(3):
+        M[truth == g, 9 + 3 * g : 12 + 3 * g] = 1.0  # non-axis latents that follow the group
+    M[:3, :9] = 0.0  # three documents with no axis latent, one per group by their other latents
+    res = cluster_documents(sp.csr_matrix(M), {0: "zero"}, axis_latents=list(range(9)))
+    assert res.assignment[:3] == [-1, -1, -1] and res.n_unassigned == 3
+    assert -1 not in res.placed and res.placed[3:] == res.assignment[3:]
+    assert adjusted_rand(truth, res.placed) == 1.0
+    assert adjusted_rand(truth, res.assignment) < 1.0  # -1 counted as a group of its own costs agreement
+    assert "placed" not in res.model_dump()
