@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,7 @@ from saescope.llm.providers import LLMSettings
 from saescope.ops.requests import DiffRequest
 from saescope.server.app import build_server
 from saescope.server.config import ServerConfig
+from saescope.workspace import Workspace
 from tests.server.shared import Data
 
 pytestmark = pytest.mark.anyio
@@ -290,3 +293,30 @@ async def test_resources_and_prompt(data: Data) -> None:
         )
         text = got.messages[0].content.text  # type: ignore[union-attr]
         assert "diff_datasets" in text and "verify_hypothesis" in text and "category == 'fresh'" in text
+
+
+async def test_cross_correlations_and_describe_latents_over_mcp(data: Data, tmp_path: Path) -> None:
+    """correlations(against=...) answers with matched-row pairs; describe_latents (on a copy of the data, since
+    it saves labels) answers with measured descriptions and refuses a vocabulary path (operator only)."""
+    async with Client(make_server(data)) as client:
+        cross = await call(
+            client,
+            "correlations",
+            dataset="reviews",
+            where="half == 'first'",
+            against="reviews",
+            join_on="pair",
+            skip_echoes=True,
+            min_cooc=3,
+            top_k=5,
+        )
+        assert cross["kind"] == "cross" and cross["cross"]["n_rows"] == 48 and cross["cross"]["skip_same"]
+        assert all(p["latent_x"] != p["latent_y"] for p in cross["cross"]["pairs"])
+        assert "repeats" in await error(client, "correlations", dataset="reviews", against="reviews", join_on="pair")
+    root = tmp_path / "home"
+    shutil.copytree(data.root, root)
+    ws = Workspace(root, device="cpu")
+    async with Client(build_server(ServerConfig(home=root, sae=str(data.sae_dir), device="cpu"), workspace=ws)) as c:
+        described = await call(c, "describe_latents", dataset="reviews", min_fires=3, top_k=5)
+        assert described["n_docs"] == 48 and described["n_described"] >= len(described["top"]) > 0
+        assert "vocabulary" in await error(c, "describe_latents", dataset="reviews", vocabulary="/etc/passwd")
