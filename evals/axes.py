@@ -99,7 +99,7 @@ def research_clusters(
     with no feature latent placed by their full vectors), the number of features and of such documents."""
     from sklearn.cluster import SpectralClustering
 
-    from saescope.analyses.cluster import _place_unassigned
+    from saescope.analyses.cluster import place_unassigned
 
     per = max(1, 20 // len(phrase_vecs))
     feats = sorted({int(j) for v in phrase_vecs for j in np.argsort(-(label_vecs @ v))[:per]})
@@ -115,7 +115,7 @@ def research_clusters(
         affinity = sim[np.ix_(keep, keep)] + 1e-6  # a connected graph for the solver
         sc = SpectralClustering(n_clusters=k, affinity="precomputed", random_state=seed, assign_labels="kmeans")
         out[keep] = sc.fit_predict(affinity)
-    return _place_unassigned(X, out, k), len(feats), int(empty.sum())
+    return place_unassigned(X, out, k), len(feats), int(empty.sum())
 
 
 def guided_clusters(

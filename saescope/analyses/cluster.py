@@ -237,7 +237,7 @@ def cluster_documents(
         labels_a = _renumber_by_size(labels_a)
     assignment[assigned] = labels_a
     n_clusters = int(labels_a.max()) + 1 if labels_a.size else 0
-    placed = _place_unassigned(M, assignment, n_clusters)
+    placed = place_unassigned(M, assignment, n_clusters)
 
     clusters = []
     for c in range(n_clusters):
@@ -292,7 +292,7 @@ def cluster_documents(
     )
 
 
-def _place_unassigned(M: Any, assignment: IntArray, n_clusters: int) -> IntArray:
+def place_unassigned(M: Any, assignment: IntArray, n_clusters: int) -> IntArray:
     """``assignment`` with each -1 replaced by the cluster whose mean binarised full vector is nearest by
     cosine (ties: the lower cluster number); unchanged when there are no clusters or no -1."""
     out = assignment.copy()
