@@ -246,3 +246,38 @@ def test_job_progress_carries_rates_and_actors() -> None:
     assert job.rates == ", 5.0 docs/s, 500 tokens/s, 2 Ray actors alive"
     assert job.rates in job.to_text()
     assert job.model_copy(update={"actors_alive": None}).rates == ", 5.0 docs/s, 500 tokens/s"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_an_mcp_embed_job_runs_on_the_servers_ray_cluster(
+    cluster: str, root: Path, local: tuple[str, sp.csr_matrix, np.ndarray]
+) -> None:
+    """``serve --ray ADDRESS``: an agent's embed_dataset job runs on the operator's cluster (the agent cannot
+    choose one) and stores the local path's rows."""
+    from mcp import Client
+
+    from saescope.server.app import build_server
+    from saescope.server.config import ServerConfig
+
+    ws = Workspace(root, device="cpu")
+    ws.store.create("via-mcp", _documents(), source="inline")
+    server = build_server(ServerConfig(home=root, device="cpu", ray=cluster), workspace=ws)
+    async with Client(server) as client:
+        refused = await client.call_tool("embed_dataset", {"dataset": "via-mcp", "ray": "10.0.0.1:6379"})
+        assert refused.is_error and "ray" in str(refused.content[0].text)  # type: ignore[union-attr]
+        started = await client.call_tool("embed_dataset", {"dataset": "via-mcp"})
+        assert not started.is_error, started.content
+        job_id = (started.structured_content or {})["job_id"]
+        for _ in range(60):
+            status = await client.call_tool("embed_status", {"job_id": job_id, "wait_seconds": 10})
+            got = status.structured_content or {}
+            state = got.get("state") or got.get("jobs", [{}])[0].get("state")
+            if state in ("done", "failed"):
+                break
+        assert state == "done", status.content
+    _same_rows(ws.embedding("via-mcp").matrix(), local[1])
