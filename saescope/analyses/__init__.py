@@ -10,8 +10,11 @@ from saescope.analyses.cluster import (
     ClusterLatent,
     SelectedLatent,
     adjusted_rand,
+    class_margins,
     cluster_dense,
     cluster_documents,
+    cluster_guided,
+    firing_correlations,
 )
 from saescope.analyses.common import Labels
 from saescope.analyses.correlations import (
@@ -122,8 +125,10 @@ __all__ = [
     "Trend",
     "TrendRow",
     "adjusted_rand",
+    "class_margins",
     "cluster_dense",
     "cluster_documents",
+    "cluster_guided",
     "combine_property_latents",
     "cosines",
     "cross_cooccurrence",
@@ -133,6 +138,7 @@ __all__ = [
     "diff_sets",
     "evaluate_filter",
     "explain_document",
+    "firing_correlations",
     "fuse_rankings",
     "group_percentile",
     "latent_cooccurrence",

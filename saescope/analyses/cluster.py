@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field
 from scipy.cluster import hierarchy
+from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import squareform
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
@@ -63,6 +64,11 @@ class Cluster(BaseModel):
     share: float = Field(description="size / all clustered documents (unassigned included)")
     top_latents: list[ClusterLatent] = Field(description="most distinctive latents: largest freq_in - freq_out")
     examples: list[str] = Field(description="ids of the documents nearest the cluster's centre")
+    axis_class: str | None = Field(
+        default=None,
+        description="for a guided clustering: the class of the axis its documents lean to most (highest mean "
+        "standardised margin)",
+    )
 
 
 class Clustering(BaseModel):
@@ -102,7 +108,10 @@ class Clustering(BaseModel):
                 + (f"; ... ({len(self.selected_latents)} in all)" if len(self.selected_latents) > 12 else "")
             )
         for c in self.clusters:
-            out.append(f"\n[cluster {c.cluster}] {c.size} docs ({c.share:.1%}); examples: {', '.join(c.examples)}")
+            lean = f" — leans to {c.axis_class!r}" if c.axis_class else ""
+            out.append(
+                f"\n[cluster {c.cluster}]{lean} {c.size} docs ({c.share:.1%}); examples: {', '.join(c.examples)}"
+            )
             if c.top_latents:
                 out.append(
                     render_table(
@@ -283,6 +292,195 @@ def cluster_documents(
                 relevance=None if scores is None else float(scores[j]),
             )
             for j in sel
+        ],
+        n_unassigned=len(unassigned),
+        unassigned_examples=[doc_id(ids, int(row_idx[r])) for r in unassigned[:n_examples]],
+        clusters=clusters,
+        assignment=[int(v) for v in assignment],
+        placed=[int(v) for v in placed],
+    )
+
+
+def class_margins(scores: npt.ArrayLike) -> FloatArray:
+    """Standardised margins of per-class scores (``n_docs x k``, e.g. the cosine of each document with each
+    class description): each score minus the document's mean over the classes, then centred and scaled per
+    class over the documents (a constant column stays 0). A document's margin for a class says how much more
+    it leans to that class than to the others, relative to the corpus.
+
+    Raises:
+        InputError: ``scores`` is not 2-D with at least 2 rows and 2 columns, or holds a non-finite value.
+    """
+    S = np.asarray(scores, dtype=np.float64)
+    if S.ndim != 2 or S.shape[0] < 2 or S.shape[1] < 2:
+        raise InputError(f"class scores must be (n_docs >= 2, n_classes >= 2), got shape {S.shape}")
+    if not np.all(np.isfinite(S)):
+        raise InputError("class scores must be finite numbers")
+    M = S - S.mean(axis=1, keepdims=True)
+    M -= M.mean(axis=0)
+    sd = M.std(axis=0)
+    return np.asarray(M / np.where(sd > 1e-12, sd, 1.0), dtype=np.float64)
+
+
+def firing_correlations(X: Any, guide: npt.ArrayLike) -> FloatArray:
+    """Pearson correlation between each latent's firing (binary, over the rows of ``X``) and each column of
+    ``guide`` (``n_docs x k``): a ``d x k`` matrix, 0 for a latent that fires everywhere or nowhere and for a
+    constant guide column. Sparse-friendly: ``X`` is never densified.
+
+    Raises:
+        InputError: ``guide`` does not have one row per row of ``X``.
+    """
+    M = as_csr(X)
+    n = M.shape[0]
+    G = np.asarray(guide, dtype=np.float64)
+    if G.ndim != 2 or G.shape[0] != n:
+        raise InputError(f"guide must have one row per document ({n}), got shape {G.shape}")
+    B = M.copy()
+    B.data = (B.data > 0).astype(np.float64)
+    B.eliminate_zeros()
+    p = column_counts(B) / max(n, 1)
+    Gc = G - G.mean(axis=0)
+    g_sd = Gc.std(axis=0)
+    cov = np.asarray(B.T @ Gc) / max(n, 1)  # E[b * g_centred] = cov(b, g)
+    b_sd = np.sqrt(p * (1 - p))
+    den = b_sd[:, None] * g_sd[None, :]
+    return np.asarray(np.where(den > 1e-12, cov / np.where(den > 1e-12, den, 1.0), 0.0), dtype=np.float64)
+
+
+def cluster_guided(
+    X: Any,
+    class_scores: npt.ArrayLike,
+    labels: Labels,
+    *,
+    class_names: Sequence[str] | None = None,
+    rows: Sequence[int] | npt.NDArray[np.integer[Any]] | None = None,
+    doc_ids: DocIds = None,
+    per_class: int = 40,
+    k: int | None = None,
+    min_count: int = 2,
+    n_describe: int = 5,
+    n_examples: int = 3,
+    seed: int = 0,
+) -> Clustering:
+    """Cluster documents along an axis given as classes, guided by a weak per-class score.
+
+    ``class_scores`` (``n_docs x n_classes``, rows aligned with ``X``) says, noisily, how much each document
+    looks like each class — usually the cosine of its dense sentence embedding with each class description,
+    which knows what the words mean but is dominated by whatever varies most in the corpus. The SAE's
+    latents are crisp but do not know the words. So: each class's standardised margin
+    (:func:`class_margins`) is correlated with every latent's firing (:func:`firing_correlations`); the
+    ``per_class`` latents most positively correlated with each class (firing in at least ``min_count``
+    documents) become the features, each weighted by its strongest correlation; documents are grouped by
+    k-means on those weighted binary vectors, ``k`` defaulting to the number of classes. Documents where no
+    feature fires are unassigned (-1) and placed by their full vectors (:attr:`Clustering.placed`). Each
+    cluster is described by its latents with the largest ``freq_in - freq_out`` and named after the class
+    its documents lean to (``axis_class``: with as many clusters as classes, each class once, the naming with
+    the largest total mean margin; otherwise each cluster's highest mean margin).
+
+    Raises:
+        InputError: bad shapes, ``rows``, ``doc_ids``, ``class_names`` length, ``k``, ``per_class`` < 1, or
+            no latent correlates positively with any class.
+    """
+    M = as_csr(X)
+    n_all, d = M.shape
+    check_labels(labels, d)
+    ids = check_doc_ids(doc_ids, n_all)
+    S = np.asarray(class_scores, dtype=np.float64)
+    if S.ndim != 2 or S.shape[0] != n_all:
+        raise InputError(f"class_scores must have one row per document ({n_all}), got shape {S.shape}")
+    n_classes = S.shape[1]
+    names = list(class_names) if class_names is not None else [f"class {c}" for c in range(n_classes)]
+    if len(names) != n_classes:
+        raise InputError(f"{len(names)} class names for {n_classes} columns of class_scores")
+    if per_class < 1:
+        raise InputError(f"per_class must be >= 1, got {per_class}")
+    n_clusters = n_classes if k is None else k
+    _check_k(n_clusters, (2, max(2, n_clusters)))
+    if rows is not None:
+        row_idx = np.asarray(rows, dtype=np.int64)
+        if row_idx.size and (row_idx.min() < 0 or row_idx.max() >= n_all):
+            raise InputError(f"rows must be in 0..{n_all - 1}")
+        M, S = M[row_idx], S[row_idx]
+    else:
+        row_idx = np.arange(n_all, dtype=np.int64)
+    n = M.shape[0]
+    if n < max(n_clusters, 2):
+        raise InputError(f"need at least {max(n_clusters, 2)} documents to make {n_clusters} clusters, got {n}")
+    margins = class_margins(S)
+    corr = firing_correlations(M, margins)
+    counts = column_counts(M)
+    corr[counts < min(min_count, n), :] = 0.0
+    chosen: dict[int, int] = {}
+    for c in range(n_classes):
+        order = np.argsort(-corr[:, c], kind="stable")[:per_class]
+        for j in order[corr[order, c] > 0]:
+            if int(j) not in chosen or corr[j, c] > corr[j, chosen[int(j)]]:
+                chosen[int(j)] = c
+    if not chosen:
+        raise InputError("no latent's firing correlates with any class; check the class scores and the documents")
+    sel = np.array(sorted(chosen), dtype=np.int64)
+    weight = corr[sel].max(axis=1)
+    B = np.asarray(M[:, sel].toarray() > 0, dtype=np.float64)
+    assigned = np.flatnonzero(B.sum(axis=1) > 0)
+    unassigned = np.flatnonzero(B.sum(axis=1) == 0)
+    assignment = np.full(n, -1, dtype=np.int64)
+    if len(assigned) >= n_clusters:
+        km = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed)
+        assignment[assigned] = _renumber_by_size(km.fit_predict(B[assigned] * weight).astype(np.int64))
+    elif len(assigned):
+        assignment[assigned] = 0
+    n_found = int(assignment.max()) + 1 if len(assigned) else 0
+    placed = place_unassigned(M, assignment, n_found)
+    lean = np.vstack([margins[assignment == c].mean(axis=0) for c in range(n_found)]) if n_found else margins[:0]
+    if n_found == n_classes:  # one class per cluster: the assignment of classes with the largest total lean
+        named = dict(zip(*linear_sum_assignment(-lean), strict=True))
+    else:
+        named = {c: int(np.argmax(lean[c])) for c in range(n_found)}
+    clusters = []
+    for c in range(n_found):
+        members = np.flatnonzero(assignment == c)
+        others = np.flatnonzero((assignment >= 0) & (assignment != c))
+        f_in = B[members].mean(axis=0)
+        f_out = B[others].mean(axis=0) if len(others) else np.zeros(len(sel))
+        top = top_order([f_in - f_out, f_in], n_describe)
+        top = top[(f_in - f_out)[top] > 0]
+        centre = B[members].mean(axis=0, keepdims=True)
+        close = _weighted_jaccard(B[members].astype(np.float32), centre)[:, 0]
+        ex = members[np.lexsort((members, -close))[:n_examples]]
+        clusters.append(
+            Cluster(
+                cluster=c,
+                size=len(members),
+                share=len(members) / n,
+                top_latents=[
+                    ClusterLatent(
+                        latent=int(sel[j]),
+                        label=label_of(labels, int(sel[j])),
+                        freq_in=float(f_in[j]),
+                        freq_out=float(f_out[j]),
+                    )
+                    for j in top
+                ],
+                examples=[doc_id(ids, int(row_idx[r])) for r in ex],
+                axis_class=names[int(named[c])],
+            )
+        )
+    return Clustering(
+        method=f"k-means over binary latents correlated with the classes' margins ({per_class} per class: "
+        + ", ".join(names)
+        + ")",
+        n_docs=n,
+        k=n_found,
+        k_chosen_by="given",
+        silhouette=None,
+        silhouette_by_k={},
+        selected_latents=[
+            SelectedLatent(
+                latent=int(j),
+                label=label_of(labels, int(j)),
+                doc_freq=float(counts[j] / n),
+                relevance=float(w),
+            )
+            for j, w in zip(sel, weight, strict=True)
         ],
         n_unassigned=len(unassigned),
         unassigned_examples=[doc_id(ids, int(row_idx[r])) for r in unassigned[:n_examples]],

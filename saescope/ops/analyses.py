@@ -344,17 +344,31 @@ def cluster_resolved(
     *,
     axis: str | None = None,
     latents: Sequence[int] | None = None,
+    classes: Sequence[str] | None = None,
     dense: bool = False,
     k: int | None = None,
     seed: int = 0,
 ) -> an.Clustering:
-    """Cluster resolved documents along an axis (words and/or latent ids), or on dense sentence embeddings.
+    """Cluster resolved documents along an axis: its classes in words (guided by the documents' sentence-
+    embedding similarity to each class, :func:`saescope.analyses.cluster_guided`), an axis name and/or latent
+    ids (latents matched by label), or on dense sentence embeddings.
 
     Raises:
-        InputError: neither an axis nor latents for SAE clustering, or too few documents.
+        InputError: neither classes, an axis nor latents for SAE clustering, or too few documents.
     """
     if dense:
         return an.cluster_dense(dataset_vectors(ws, r.docset.dataset)[r.rows], doc_ids=r.doc_ids, k=k, seed=seed)
+    if classes:
+        vectors = dataset_vectors(ws, r.docset.dataset)[r.rows]
+        return an.cluster_guided(
+            r.X,
+            vectors @ encode(list(classes)).T,
+            labels_for(ws, r.embedding),
+            class_names=list(classes),
+            doc_ids=r.doc_ids,
+            k=k,
+            seed=seed,
+        )
     check_latents(latents or (), r.X.shape[1])
     scores = axis_scores(ws, r.embedding, axis) if axis else None
     return an.cluster_documents(
@@ -375,7 +389,9 @@ def cluster(ws: Workspace, req: ClusterRequest) -> an.Clustering:
         InputError, NotFoundError: unknown dataset, bad filter, fewer than 4 documents, or no axis latent.
     """
     r = resolve(ws, DocSet(req.dataset, req.where, req.sae), min_docs=4)
-    return cluster_resolved(ws, r, axis=req.axis, latents=req.latents, dense=req.dense, k=req.k, seed=req.seed)
+    return cluster_resolved(
+        ws, r, axis=req.axis, latents=req.latents, classes=req.classes, dense=req.dense, k=req.k, seed=req.seed
+    )
 
 
 # --- retrieval --------------------------------------------------------------------------------------

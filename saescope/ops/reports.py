@@ -432,7 +432,7 @@ def cluster_report(
     assign = np.asarray(result.assignment)
     groups = [
         _Group(
-            f"cluster {c.cluster}",
+            f"cluster {c.cluster}" + (f" ({c.axis_class})" if c.axis_class else ""),
             req.dataset,
             r.rows[assign == c.cluster],
             r.doc_ids[assign == c.cluster],
@@ -442,7 +442,10 @@ def cluster_report(
     ]
     bars = [
         Bar(
-            label=f"cluster {c.cluster}: " + ", ".join(f"#{t.latent} {t.label[:24]}" for t in c.top_latents[:2]),
+            label=f"cluster {c.cluster}"
+            + (f" ({c.axis_class[:30]})" if c.axis_class else "")
+            + ": "
+            + ", ".join(f"#{t.latent} {t.label[:24]}" for t in c.top_latents[:2]),
             value=c.share,
         )
         for c in result.clusters

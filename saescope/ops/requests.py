@@ -399,8 +399,22 @@ class ClusterRequest(FilteredRequest):
         list[Annotated[int, Field(ge=0)]] | None,
         Field(max_length=200, description="latent ids to cluster on (instead of, or with, axis)"),
     ] = None
+    classes: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=300)]] | None,
+        Field(
+            min_length=2,
+            max_length=20,
+            description="the axis as its classes in words (e.g. ['formal register', 'casual chat']): the "
+            "recommended way. Each document's sentence-embedding similarity to each class guides the choice of "
+            "latents (those whose firing correlates with it), documents are grouped by k-means on them, and each "
+            "cluster is named after the class it leans to; k defaults to the number of classes",
+        ),
+    ] = None
     where: WhereArg = None
-    k: Annotated[int | None, Field(ge=2, le=20, description="number of clusters; null: chosen by silhouette")] = None
+    k: Annotated[
+        int | None,
+        Field(ge=2, le=20, description="number of clusters; null: the number of classes, else chosen by silhouette"),
+    ] = None
     dense: Annotated[
         bool, Field(description="cluster dense sentence embeddings instead (a baseline without latents)")
     ] = False
@@ -409,8 +423,15 @@ class ClusterRequest(FilteredRequest):
 
     @model_validator(mode="after")
     def _has_axis(self) -> ClusterRequest:
-        if not (self.axis or self.latents or self.dense):
-            raise InputError("name an axis in words (axis='tone'), give latent ids (latents=[...]) or set dense=true")
+        if not (self.axis or self.latents or self.dense or self.classes):
+            raise InputError(
+                "give the axis's classes in words (classes=['formal', 'casual']), name an axis (axis='tone'), "
+                "give latent ids (latents=[...]) or set dense=true"
+            )
+        if self.classes and (self.axis or self.latents or self.dense):
+            raise InputError("classes choose their own latents: give classes alone, or axis/latents/dense instead")
+        if self.classes and len({c.strip().lower() for c in self.classes}) < len(self.classes):
+            raise InputError("the classes must differ")
         return self
 
 

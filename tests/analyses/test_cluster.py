@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from saescope.analyses import adjusted_rand, cluster_dense, cluster_documents
+from saescope.analyses import (
+    adjusted_rand,
+    class_margins,
+    cluster_dense,
+    cluster_documents,
+    cluster_guided,
+    firing_correlations,
+)
 from saescope.errors import InputError
 
 
@@ -95,3 +102,94 @@ def test_unassigned_documents_are_placed_by_their_full_vectors() -> None:
     assert adjusted_rand(truth, res.placed) == 1.0
     assert adjusted_rand(truth, res.assignment) < 1.0  # -1 counted as a group of its own costs agreement
     assert "placed" not in res.model_dump()
+
+
+# --- guided clustering -------------------------------------------------------------------------------
+def _two_axes(n: int = 120, seed: int = 0) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Axis A (2 classes) fires latent 0 or 1; axis B (2 classes, independent of A) fires latents 2-5 or 6-9,
+    so B dominates the variance; latents 10-29 are noise. Rows 0-1 fire nothing of axis A."""
+    rng = np.random.default_rng(seed)
+    a = rng.permutation(np.arange(n) % 2)
+    b = rng.permutation(np.arange(n) % 2)
+    M = np.zeros((n, 30), dtype=np.float32)
+    M[np.arange(n), a] = 1.0
+    for i in range(n):
+        M[i, 2 + 4 * b[i] : 6 + 4 * b[i]] = rng.uniform(0.5, 2.0, 4)
+        M[i, rng.integers(10, 30, 4)] = 1.0
+    M[:2, :2] = 0.0
+    return sp.csr_matrix(M), a, b
+
+
+def test_class_margins_are_standardised_leanings() -> None:
+    S = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [1.0, 1.0]])
+    M = class_margins(S)
+    lean = np.array([0.5, -0.5, 0.0, 0.0])  # score minus the row mean, for class 0
+    expected = (lean - lean.mean()) / lean.std()
+    np.testing.assert_allclose(M[:, 0], expected)
+    np.testing.assert_allclose(M[:, 1], -expected)
+    np.testing.assert_allclose(class_margins(np.ones((3, 2))), 0.0)  # constant: no leaning, no division by 0
+    with pytest.raises(InputError, match="shape"):
+        class_margins(np.ones((3, 1)))
+    with pytest.raises(InputError, match="finite"):
+        class_margins(np.array([[1.0, np.nan], [0.0, 1.0]]))
+
+
+def test_firing_correlations_equal_pearson_of_binarised_columns() -> None:
+    rng = np.random.default_rng(3)
+    D = rng.uniform(0, 1, (50, 12)) * (rng.uniform(0, 1, (50, 12)) < 0.3)
+    D[:, 4] = 0.0  # never fires
+    D[:, 5] = 1.0  # always fires
+    G = rng.normal(size=(50, 3))
+    G[:, 2] = 7.0  # constant guide
+    C = firing_correlations(sp.csr_matrix(D), G)
+    B = (D > 0).astype(float)
+    for j in range(12):
+        for c in range(2):
+            want = 0.0 if j in (4, 5) else np.corrcoef(B[:, j], G[:, c])[0, 1]
+            assert C[j, c] == pytest.approx(want, abs=1e-12)
+    assert np.all(C[:, 2] == 0.0)
+    with pytest.raises(InputError, match="one row per document"):
+        firing_correlations(sp.csr_matrix(D), G[:10])
+
+
+def test_cluster_guided_follows_a_weak_guide_to_its_axis_not_the_dominant_one() -> None:
+    X, a, b = _two_axes()
+    rng = np.random.default_rng(1)
+    # a weak, noisy guide for axis A (its zero-shot accuracy alone is far from perfect)
+    guide = np.column_stack([(a == 0) * 0.6 + rng.normal(0, 1, len(a)), (a == 1) * 0.6 + rng.normal(0, 1, len(a))])
+    zero_shot = guide.argmax(axis=1)
+    assert adjusted_rand(a, zero_shot) < 0.5
+    names = ["first of A", "second of A"]
+    res = cluster_guided(X, guide, {0: "a0", 1: "a1"}, class_names=names, per_class=3, seed=0)
+    assert res.k == 2 and res.k_chosen_by == "given" and res.n_unassigned == 2
+    assert res.assignment[:2] == [-1, -1] and min(res.placed) >= 0
+    assert adjusted_rand(a[2:], res.assignment[2:]) == 1.0
+    assert adjusted_rand(b, res.placed) < 0.1  # not the dominant axis
+    assert {s.latent for s in res.selected_latents} >= {0, 1}
+    for c in res.clusters:  # named after its class, described by its axis latent
+        rows = np.flatnonzero(np.asarray(res.assignment) == c.cluster)
+        cls = int(np.bincount(a[rows]).argmax())
+        assert c.axis_class == names[cls]
+        assert c.top_latents[0].latent == cls and c.top_latents[0].freq_in == 1.0
+    assert "leans to 'first of A'" in res.to_text()
+
+
+def test_cluster_guided_more_clusters_than_classes_and_bad_input() -> None:
+    X, a, _ = _two_axes()
+    guide = np.column_stack([a == 0, a == 1]).astype(float)
+    res = cluster_guided(
+        X, guide, None, k=3, per_class=5, rows=np.arange(10, 120), doc_ids=[f"d{i}" for i in range(120)]
+    )
+    assert res.n_docs == 110 and res.k == 3 and len(res.assignment) == 110
+    assert all(c.axis_class in ("class 0", "class 1") for c in res.clusters)
+    assert all(e.startswith("d") and int(e[1:]) >= 10 for c in res.clusters for e in c.examples)
+    with pytest.raises(InputError, match="one row per document"):
+        cluster_guided(X, guide[:5], None)
+    with pytest.raises(InputError, match="class names"):
+        cluster_guided(X, guide, None, class_names=["only one"])
+    with pytest.raises(InputError, match="per_class"):
+        cluster_guided(X, guide, None, per_class=0)
+    with pytest.raises(InputError, match="correlates"):
+        cluster_guided(X, np.column_stack([np.ones(120), np.zeros(120)]), None)
+    with pytest.raises(InputError, match="rows"):
+        cluster_guided(X, guide, None, rows=[500])

@@ -291,6 +291,30 @@ def test_cluster_on_an_axis_in_words_uses_the_matching_latent(data: Data) -> Non
     assert len(res.assignment) == 48
 
 
+def test_cluster_by_classes_is_guided_by_the_documents_similarity_to_each_class(data: Data) -> None:
+    classes = ["a plot summary of a film", "an opinion about a film"]
+    res = ops.cluster(data.ws, ClusterRequest.build(dataset="reviews", classes=classes))
+    assert res.k == 2 and res.k_chosen_by == "given" and len(res.assignment) == 48 and len(res.placed) == 48
+    assert sorted(c.axis_class or "" for c in res.clusters) == sorted(classes)
+    # the features are the latents whose firing correlates with a class's margin, recomputed here
+    vectors = dataset_vectors(data.ws, "reviews")
+    margins = an.class_margins(vectors @ encode(classes).T)
+    corr = an.firing_correlations(matrix(data), margins)
+    for s in res.selected_latents:
+        assert s.relevance == pytest.approx(corr[s.latent].max()) and s.relevance > 0
+    truth = (meta(data)["category"] == "plot").to_numpy()
+    plot_cluster = next(c.cluster for c in res.clusters if c.axis_class == classes[0])
+    assert an.adjusted_rand(truth, np.asarray(res.placed) == plot_cluster) > 0.5
+    three = ops.cluster(data.ws, ClusterRequest.build(dataset="reviews", classes=classes, k=3, where="half == 'first'"))
+    assert three.k == 3 and three.n_docs == 24
+    with pytest.raises(InputError, match="alone"):
+        ClusterRequest.build(dataset="reviews", classes=classes, axis="tone")
+    with pytest.raises(InputError, match="differ"):
+        ClusterRequest.build(dataset="reviews", classes=["Plot", "plot "])
+    with pytest.raises(InputError):
+        ClusterRequest.build(dataset="reviews", classes=["only one"])
+
+
 def test_correlations_across_two_document_sets_count_matched_rows(data: Data) -> None:
     """Prompts (first half, one per pair) against responses (every review, two per pair): matched rows."""
     req = CorrelationsRequest.build(

@@ -190,6 +190,14 @@ async def test_correlations_cluster_retrieve_search_explain(data: Data) -> None:
         clusters = await call(client, "cluster_documents", dataset="reviews", latents=list(data.labelled)[:8], k=2)
         assert clusters["k"] == 2 and sum(c["size"] for c in clusters["clusters"]) + clusters["n_unassigned"] == 48
         assert "axis" in await error(client, "cluster_documents", dataset="reviews")
+        by_class = await call(
+            client, "cluster_documents", dataset="reviews", classes=["a plot summary", "an opinion about a film"]
+        )
+        assert by_class["k"] == 2 and {c["axis_class"] for c in by_class["clusters"]} == {
+            "a plot summary",
+            "an opinion about a film",
+        }
+        assert "alone" in await error(client, "cluster_documents", dataset="reviews", classes=["a", "b"], axis="x")
 
         found = await call(client, "search_features", dataset="reviews", query="praise", top_k=3)
         assert found["matches"][0]["latent"] == praise
