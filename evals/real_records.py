@@ -129,7 +129,12 @@ class RetrievalRecord(BaseModel):
     sae_ap: float = Field(description="sae: latents matched on labels and activating contexts")
     dense_ap: float
     research_ap: float | None = Field(default=None, description="sae-research: the arXiv 2512.10092 recipe")
-    hybrid_ap: float | None = Field(default=None, description="hybrid: sae and dense fused by reciprocal rank")
+    hybrid_ap: float | None = Field(
+        default=None, description="hybrid: sae (and, since sae-guided exists, sae-guided) and dense fused by RRF"
+    )
+    guided_ap: float | None = Field(
+        default=None, description="sae-guided: latents whose firing correlates with the dense similarity"
+    )
     sae_ranked: int = Field(description="documents the SAE scored above zero (the rest follow in random order)")
     sae_latents: list[str]
 

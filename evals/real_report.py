@@ -428,7 +428,9 @@ def render(run: RealRun) -> str:
             f"Each detector's query ranks all {rr[0].n_docs} answers; relevant: the answers where the detector fires. "
             "All methods through `ops.analyses.rank_by_property`: sae-research (the 100 latents whose labels match "
             "the query, rank-weighted, p90-normalised: arXiv 2512.10092), sae (latents matched on labels and "
-            "activating contexts), hybrid (sae and dense fused by reciprocal rank, k=60), dense (MiniLM cosine of "
+            "activating contexts), sae-guided (the 100 latents whose firing correlates best with the dense "
+            "similarity to the query), hybrid (sae, sae-guided and dense fused by reciprocal rank, k=60; before "
+            "sae-guided existed, sae and dense), dense (MiniLM cosine of "
             "the dataset's cached vectors; MiniLM reads only the first 256 tokens of an answer). Documents an SAE "
             "method does not score follow in a seeded random order.",
             "",
@@ -442,6 +444,7 @@ def render(run: RealRun) -> str:
                     "random AP",
                     "AP sae-research",
                     "AP sae",
+                    "AP sae-guided",
                     "AP hybrid",
                     "AP dense",
                     "sae-scored docs",
@@ -455,6 +458,7 @@ def render(run: RealRun) -> str:
                         r.random_ap,
                         r.research_ap,
                         r.sae_ap,
+                        r.guided_ap,
                         r.hybrid_ap,
                         r.dense_ap,
                         r.sae_ranked,
@@ -470,6 +474,7 @@ def render(run: RealRun) -> str:
                         mean([r.random_ap for r in rr]),
                         _mean_or_none([r.research_ap for r in rr]),
                         mean([r.sae_ap for r in rr]),
+                        _mean_or_none([r.guided_ap for r in rr]),
                         _mean_or_none([r.hybrid_ap for r in rr]),
                         mean([r.dense_ap for r in rr]),
                         "",

@@ -855,6 +855,7 @@ def run_retrieval(ctx: Context, seed: int) -> tuple[list[RetrievalRecord], float
                 dense_ap=ap["dense"],
                 research_ap=ap["sae-research"],
                 hybrid_ap=ap["hybrid"],
+                guided_ap=ap["sae-guided"],
                 sae_ranked=orders["sae"].scored,
                 sae_latents=orders["sae"].latents,
             )

@@ -1,9 +1,10 @@
 """Property retrieval and targeted clustering: SAE latents against dense MiniLM embeddings, same documents.
 
 Retrieval: each planted property, phrased as a query, ranks A∪B of one planted case; the planted
-documents are the relevant ones. Four methods (:data:`METHODS`): the research recipe (``sae-research``),
-saescope's label-and-context matching (``sae``), ``sae`` fused with dense by reciprocal rank
-(``hybrid``), and dense MiniLM cosine. An SAE method ranks only documents where a chosen latent fires;
+documents are the relevant ones. Five methods (:data:`METHODS`): the research recipe (``sae-research``),
+saescope's label-and-context matching (``sae``), latents whose firing correlates with the dense similarity
+(``sae-guided``), ``sae``, ``sae-guided`` and dense fused by reciprocal rank (``hybrid``), and dense MiniLM
+cosine. An SAE method ranks only documents where a chosen latent fires;
 the rest follow in a seeded random order (a random tie-break, not the row order, which would put the
 planted documents last). Clustering: documents are split in two along an axis (SAE: latents whose
 labels match the axis; dense: k-means on sentence embeddings, which cannot be told the axis) and
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from saescope.workspace import Workspace
 
 
-METHODS: tuple[str, ...] = ("sae-research", "sae", "hybrid", "dense")
+METHODS: tuple[str, ...] = ("sae-research", "sae", "sae-guided", "hybrid", "dense")
 """The retrieval methods compared, as ``rank_by_property`` names them."""
 
 
@@ -57,8 +58,14 @@ class RetrievalScore(BaseModel):
     dense_ndcg10: float
     research_ap: float | None = Field(default=None, description="sae-research: the arXiv 2512.10092 recipe")
     research_ndcg10: float | None = None
-    hybrid_ap: float | None = Field(default=None, description="hybrid: sae and dense fused by reciprocal rank")
+    hybrid_ap: float | None = Field(
+        default=None, description="hybrid: sae (and, since sae-guided exists, sae-guided) and dense fused by RRF"
+    )
     hybrid_ndcg10: float | None = None
+    guided_ap: float | None = Field(
+        default=None, description="sae-guided: latents whose firing correlates with the dense similarity"
+    )
+    guided_ndcg10: float | None = None
     sae_ranked: int = Field(description="documents the SAE scored above zero (the rest are in random order)")
     sae_latents: list[str] = Field(description="labels of the latents chosen for the query")
     sae_seconds: float
@@ -197,6 +204,8 @@ def retrieval_score(ws: Workspace, dataset: str, case: Case, *, sae: str | None,
         research_ndcg10=ndcg["sae-research"],
         hybrid_ap=ap["hybrid"],
         hybrid_ndcg10=ndcg["hybrid"],
+        guided_ap=ap["sae-guided"],
+        guided_ndcg10=ndcg["sae-guided"],
         sae_ranked=orders["sae"].scored,
         sae_latents=orders["sae"].latents,
         sae_seconds=orders["sae"].seconds,
@@ -243,6 +252,7 @@ class _HasAps(Protocol):
     dense_ap: float
     research_ap: float | None
     hybrid_ap: float | None
+    guided_ap: float | None
 
 
 def method_aps(rows: Sequence[_HasAps]) -> dict[str, list[float]]:
@@ -250,6 +260,7 @@ def method_aps(rows: Sequence[_HasAps]) -> dict[str, list[float]]:
     cols: dict[str, list[float | None]] = {
         "sae-research": [r.research_ap for r in rows],
         "sae": [r.sae_ap for r in rows],
+        "sae-guided": [r.guided_ap for r in rows],
         "hybrid": [r.hybrid_ap for r in rows],
         "dense": [r.dense_ap for r in rows],
     }
@@ -277,17 +288,18 @@ def retrieval_headline(rows: Sequence[_HasAps]) -> str:
 def retrieval_markdown(rows: Sequence[RetrievalScore], command: str) -> str:
     """A report of planted-property retrieval alone: the headline and one row per property."""
     lines = [
-        "# Planted-property retrieval: sae-research, sae, hybrid, dense",
+        "# Planted-property retrieval: sae-research, sae, sae-guided, hybrid, dense",
         "",
         f"`{command}`",
         "",
         retrieval_headline(rows) + ".",
         "",
-        "| property | kind | query | relevant/docs | AP sae-research | AP sae | AP hybrid | AP dense | sae latents (first 3) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| property | kind | query | relevant/docs | AP sae-research | AP sae | AP sae-guided | AP hybrid | AP dense | "
+        "sae latents (first 3) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        cells = [r.research_ap, r.sae_ap, r.hybrid_ap, r.dense_ap]
+        cells = [r.research_ap, r.sae_ap, r.guided_ap, r.hybrid_ap, r.dense_ap]
         lines.append(
             f"| {r.prop} | {r.kind} | {r.query} | {r.n_relevant}/{r.n_docs} | "
             + " | ".join("–" if c is None else f"{c:.3f}" for c in cells)

@@ -14,9 +14,8 @@ from saescope.analyses.cluster import (
     cluster_dense,
     cluster_documents,
     cluster_guided,
-    firing_correlations,
 )
-from saescope.analyses.common import Labels
+from saescope.analyses.common import Labels, firing_correlations
 from saescope.analyses.correlations import (
     CategoryEnrichment,
     Cooccurrence,
@@ -55,6 +54,7 @@ from saescope.analyses.inspect import (
 )
 from saescope.analyses.retrieve import (
     CONTEXT_WEIGHT,
+    GUIDED_LATENTS,
     RESEARCH_LATENTS,
     RESEARCH_TEMPERATURE,
     RRF_K,
@@ -76,6 +76,7 @@ from saescope.analyses.retrieve import (
     rank_hybrid,
     rank_weights,
     select_latents_by_examples,
+    select_latents_guided,
     select_latents_research,
     select_property_latents,
 )
@@ -84,6 +85,7 @@ from saescope.analyses.trend import Trend, TrendRow, latent_trends
 
 __all__ = [
     "CONTEXT_WEIGHT",
+    "GUIDED_LATENTS",
     "RESEARCH_LATENTS",
     "RESEARCH_TEMPERATURE",
     "RRF_K",
@@ -154,6 +156,7 @@ __all__ = [
     "rank_weights",
     "search_latents",
     "select_latents_by_examples",
+    "select_latents_guided",
     "select_latents_research",
     "select_property_latents",
     "select_rows",

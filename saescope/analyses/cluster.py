@@ -31,6 +31,7 @@ from saescope.analyses.common import (
     check_labels,
     column_counts,
     doc_id,
+    firing_correlations,
     label_of,
     render_table,
     top_order,
@@ -319,31 +320,6 @@ def class_margins(scores: npt.ArrayLike) -> FloatArray:
     M -= M.mean(axis=0)
     sd = M.std(axis=0)
     return np.asarray(M / np.where(sd > 1e-12, sd, 1.0), dtype=np.float64)
-
-
-def firing_correlations(X: Any, guide: npt.ArrayLike) -> FloatArray:
-    """Pearson correlation between each latent's firing (binary, over the rows of ``X``) and each column of
-    ``guide`` (``n_docs x k``): a ``d x k`` matrix, 0 for a latent that fires everywhere or nowhere and for a
-    constant guide column. Sparse-friendly: ``X`` is never densified.
-
-    Raises:
-        InputError: ``guide`` does not have one row per row of ``X``.
-    """
-    M = as_csr(X)
-    n = M.shape[0]
-    G = np.asarray(guide, dtype=np.float64)
-    if G.ndim != 2 or G.shape[0] != n:
-        raise InputError(f"guide must have one row per document ({n}), got shape {G.shape}")
-    B = M.copy()
-    B.data = (B.data > 0).astype(np.float64)
-    B.eliminate_zeros()
-    p = column_counts(B) / max(n, 1)
-    Gc = G - G.mean(axis=0)
-    g_sd = Gc.std(axis=0)
-    cov = np.asarray(B.T @ Gc) / max(n, 1)  # E[b * g_centred] = cov(b, g)
-    b_sd = np.sqrt(p * (1 - p))
-    den = b_sd[:, None] * g_sd[None, :]
-    return np.asarray(np.where(den > 1e-12, cov / np.where(den > 1e-12, den, 1.0), 0.0), dtype=np.float64)
 
 
 def cluster_guided(

@@ -295,3 +295,28 @@ def check_labels(labels: Labels, d_sae: int) -> None:
             f"labels are for {labels.sae_id} with {labels.d_sae} latents but the matrix has {d_sae} columns; "
             "use the labels of the SAE that made the embedding"
         )
+
+
+def firing_correlations(X: Any, guide: npt.ArrayLike) -> FloatArray:
+    """Pearson correlation between each latent's firing (binary, over the rows of ``X``) and each column of
+    ``guide`` (``n_docs x k``): a ``d x k`` matrix, 0 for a latent that fires everywhere or nowhere and for a
+    constant guide column. Sparse-friendly: ``X`` is never densified.
+
+    Raises:
+        InputError: ``guide`` does not have one row per row of ``X``.
+    """
+    M = as_csr(X)
+    n = M.shape[0]
+    G = np.asarray(guide, dtype=np.float64)
+    if G.ndim != 2 or G.shape[0] != n:
+        raise InputError(f"guide must have one row per document ({n}), got shape {G.shape}")
+    B = M.copy()
+    B.data = (B.data > 0).astype(np.float64)
+    B.eliminate_zeros()
+    p = column_counts(B) / max(n, 1)
+    Gc = G - G.mean(axis=0)
+    g_sd = Gc.std(axis=0)
+    cov = np.asarray(B.T @ Gc) / max(n, 1)  # E[b * g_centred] = cov(b, g)
+    b_sd = np.sqrt(p * (1 - p))
+    den = b_sd[:, None] * g_sd[None, :]
+    return np.asarray(np.where(den > 1e-12, cov / np.where(den > 1e-12, den, 1.0), 0.0), dtype=np.float64)

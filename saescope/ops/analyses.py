@@ -84,6 +84,9 @@ class Retrieval(BaseModel):
     query: str
     method: RetrievalMethod = Field(description="how the documents were ranked")
     latents: an.PropertyLatents = Field(description="latents chosen for the property, with weights (none for dense)")
+    guided_latents: an.PropertyLatents | None = Field(
+        default=None, description="for hybrid: the sae-guided latents of its second SAE ranking"
+    )
     ranking: an.RankedDocs = Field(description="the documents, best first")
     dense_ranking: an.RankedDocs | None = Field(
         default=None, description="with dense: the dense ranking of the same documents, for comparison"
@@ -93,6 +96,8 @@ class Retrieval(BaseModel):
         parts = [f"Property: {self.query!r} (method: {self.method})"]
         if self.latents.latents:
             parts.append(self.latents.to_text())
+        if self.guided_latents is not None and self.guided_latents.latents:
+            parts += ["Guided by the dense similarity:", self.guided_latents.to_text()]
         parts += ["Ranking:", self.ranking.to_text()]
         if self.dense_ranking is not None:
             parts += ["Dense baseline (MiniLM cosine):", self.dense_ranking.to_text()]
@@ -413,7 +418,10 @@ def rank_by_property(
     ``sae-research``: the ``n_latents`` (default 100) latents whose labels best match the query, weighted by
     rank, activations divided by each latent's 90th percentile (arXiv 2512.10092). ``sae``: latents matched on
     their labels and activating contexts, plus (given ``positives``) the latents most enriched in the examples,
-    each side weighing half; with no query, the examples' latents alone. ``hybrid``: the ``sae`` ranking fused with the dense ranking by reciprocal rank.
+    each side weighing half; with no query, the examples' latents alone. ``sae-guided``: the ``n_latents``
+    (default 100) latents whose firing correlates best with the documents' dense similarity to the query, each
+    weighted by its correlation (plus, given ``positives``, the examples' latents). ``hybrid``: the ``sae`` and
+    ``sae-guided`` rankings and the dense ranking fused by reciprocal rank.
     ``dense``: MiniLM cosine of each document with the query (the dataset's cached vectors).
 
     Raises:
@@ -423,11 +431,12 @@ def rank_by_property(
     check_latents(latents, r.X.shape[1])
     pos_rows = _positive_rows(r, positives)
     q = encode([query])[0] if query.strip() else None
-    if method in ("dense", "hybrid", "sae-research") and q is None:
+    if method in ("dense", "hybrid", "sae-research", "sae-guided") and q is None:
         raise InputError(f"method {method} needs a query in words")
     if q is None and pos_rows is None and not latents:
         raise InputError("give a property in words, positive example documents, or latent ids")
-    vectors = dataset_vectors(ws, r.docset.dataset)[r.rows] if (dense or method in ("dense", "hybrid")) else None
+    needs_vectors = dense or method in ("dense", "hybrid", "sae-guided")
+    vectors = dataset_vectors(ws, r.docset.dataset)[r.rows] if needs_vectors else None
     dense_ranked = None
     if vectors is not None and q is not None:
         dense_ranked = an.rank_dense(vectors, q, top_k=top_k, cursor=cursor, doc_ids=r.doc_ids)
@@ -436,7 +445,28 @@ def rank_by_property(
         return Retrieval(
             query=query, method=method, latents=an.PropertyLatents(n_positives=0, latents=[]), ranking=dense_ranked
         )
-    chosen = _property_latents(ws, r, q, method, pos_rows, n_latents)
+    guided: an.PropertyLatents | None = None
+    if method in ("sae-guided", "hybrid"):
+        assert vectors is not None and q is not None
+        try:
+            guided = an.select_latents_guided(
+                r.X,
+                an.dense_scores(vectors, q),
+                top_n=n_latents or an.GUIDED_LATENTS,
+                labels=labels_for(ws, r.embedding),
+            )
+        except InputError:
+            if method == "sae-guided":
+                raise
+            guided = None  # hybrid goes on with the sae and dense rankings
+    if method == "sae-guided":
+        assert guided is not None
+        chosen = guided
+        if pos_rows is not None:
+            examples = an.select_latents_by_examples(r.X, pos_rows, top_n=n_latents or an.GUIDED_LATENTS)
+            chosen = an.combine_property_latents(guided, examples)
+    else:
+        chosen = _property_latents(ws, r, q, method, pos_rows, n_latents)
     weights = chosen.weights()
     top_weight = max(weights.values(), default=1.0)
     book = labels_for(ws, r.embedding)
@@ -451,10 +481,27 @@ def rank_by_property(
     X = r.X.tocsc()
     if method == "hybrid":
         assert vectors is not None and q is not None
-        ranked = an.rank_hybrid(X, weights, vectors, q, top_k=top_k, cursor=cursor, doc_ids=r.doc_ids)
+        ranked = an.rank_hybrid(
+            X,
+            weights,
+            vectors,
+            q,
+            guided_weights=guided.weights() if guided is not None else None,
+            top_k=top_k,
+            cursor=cursor,
+            doc_ids=r.doc_ids,
+        )
     else:
-        ranked = an.rank_by_latents(X, weights, top_k=top_k, cursor=cursor, doc_ids=r.doc_ids, scoring="p90")
-    return Retrieval(query=query, method=method, latents=chosen, ranking=ranked, dense_ranking=dense_ranked)
+        scoring: Literal["normalized", "p90"] = "normalized" if method == "sae-guided" else "p90"
+        ranked = an.rank_by_latents(X, weights, top_k=top_k, cursor=cursor, doc_ids=r.doc_ids, scoring=scoring)
+    return Retrieval(
+        query=query,
+        method=method,
+        latents=chosen,
+        guided_latents=guided if method == "hybrid" else None,
+        ranking=ranked,
+        dense_ranking=dense_ranked,
+    )
 
 
 def _positive_rows(r: Resolved, positives: Sequence[str]) -> npt.NDArray[np.int64] | None:

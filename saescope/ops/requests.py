@@ -435,7 +435,7 @@ class ClusterRequest(FilteredRequest):
         return self
 
 
-RetrievalMethod = Literal["sae", "sae-research", "hybrid", "dense"]
+RetrievalMethod = Literal["sae", "sae-guided", "sae-research", "hybrid", "dense"]
 
 
 class RetrieveRequest(FilteredRequest):
@@ -446,8 +446,10 @@ class RetrieveRequest(FilteredRequest):
         RetrievalMethod,
         Field(
             description="sae: latents whose labels and activating contexts match the query (refined by positives); "
-            "sae-research: the 100 latents whose labels match best, weighted by rank (arXiv 2512.10092); hybrid: "
-            "the sae ranking fused with the dense one by reciprocal rank (k=60); dense: sentence-embedding cosine"
+            "sae-guided: the 100 latents whose firing correlates best with the documents' sentence-embedding "
+            "similarity to the query; sae-research: the 100 latents whose labels match best, weighted by rank "
+            "(arXiv 2512.10092); hybrid: the sae, sae-guided and dense rankings fused by reciprocal rank (k=60); "
+            "dense: sentence-embedding cosine"
         ),
     ] = "sae"
     positives: Annotated[

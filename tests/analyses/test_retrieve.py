@@ -18,6 +18,7 @@ from saescope.analyses import (
     rank_hybrid,
     rank_weights,
     select_latents_by_examples,
+    select_latents_guided,
     select_latents_research,
     select_property_latents,
 )
@@ -216,6 +217,52 @@ def test_rank_hybrid_fuses_the_sae_and_dense_orders() -> None:
     assert [c.latent for c in res.docs[0].contributions] == [0]
     with pytest.raises(InputError, match="rows"):
         rank_hybrid(X, {0: 1.0}, E[:3], q)
+
+
+def test_rank_hybrid_with_guided_weights_fuses_three_orders() -> None:
+    E = np.array([[0.2, 1.0], [0.0, 1.0], [0.5, 1.0], [1.0, 1.0], [1.0, 0.0]])
+    q = np.array([1.0, 0.0])
+    res = rank_hybrid(X, {0: 1.0}, E, q, guided_weights={2: 1.0, 1: 0.5}, top_k=5, doc_ids=IDS)
+    sae = {1: 0, 0: 1, 3: 2}
+    guided = {4: 0, 0: 1, 2: 2}  # normalised: d4 1.0 (latent 2), d0 and d2 0.5 (latent 1), row order on ties
+    dense = {4: 0, 3: 1, 2: 2, 0: 3, 1: 4}
+    want = {
+        r: 1 / (61 + dense[r])
+        + (1 / (61 + sae[r]) if r in sae else 0.0)
+        + (1 / (61 + guided[r]) if r in guided else 0.0)
+        for r in range(5)
+    }
+    assert [d.row for d in res.docs] == sorted(want, key=lambda r: (-want[r], r))
+    assert [d.score for d in res.docs] == pytest.approx(sorted(want.values(), reverse=True))
+    assert "guided latents (normalized, 2 latents)" in res.method
+
+
+def test_select_latents_guided_takes_the_latents_that_correlate_with_the_guide() -> None:
+    rng = np.random.default_rng(0)
+    n = 200
+    has = rng.random(n) < 0.3
+    guide = has * 0.3 + rng.normal(0, 0.3, n)  # a weak, noisy signal of the property
+    M = np.zeros((n, 6))
+    M[has, 0] = rng.uniform(0.5, 2.0, int(has.sum()))  # the crisp latent of the property
+    M[:, 1] = rng.random(n) < 0.5  # noise
+    M[has & (rng.random(n) < 0.5), 2] = 1.0  # fires on half of the property
+    M[0, 3] = 1.0  # fires once: too rare to be chosen
+    M[:, 4] = 1.0  # fires everywhere: no correlation
+    chosen = select_latents_guided(sp.csr_matrix(M), guide, top_n=2, labels={0: "prop"})
+    assert [p.latent for p in chosen.latents] == [0, 2]
+    for p in chosen.latents:
+        want = np.corrcoef(M[:, p.latent] > 0, guide)[0, 1]
+        assert p.weight == pytest.approx(want) and p.guide_correlation == pytest.approx(want)
+    assert chosen.latents[0].label == "prop"
+    ranked = rank_by_latents(sp.csr_matrix(M), chosen.weights(), top_k=n, scoring="normalized")
+    top = [d.row for d in ranked.docs[: int(has.sum())]]
+    assert np.mean(has[top]) == 1.0  # the crisp latent ranks every document with the property first
+    with pytest.raises(InputError, match="one finite number per document"):
+        select_latents_guided(sp.csr_matrix(M), guide[:5])
+    with pytest.raises(InputError, match="correlates"):
+        select_latents_guided(sp.csr_matrix(M), -has.astype(float) * 0 + 1.0)
+    with pytest.raises(InputError, match="top_n"):
+        select_latents_guided(sp.csr_matrix(M), guide, top_n=0)
 
 
 def test_positives_boost_only_latents_that_fire_in_them() -> None:

@@ -70,7 +70,11 @@ def test_markdown_report_has_the_command_and_a_row_per_property() -> None:
     rows = [_score("apology", 0.2, 0.6, None, 0.4)]
     md = retrieval_markdown(rows, "python -m evals.retrieval --home H --out O")
     assert "`python -m evals.retrieval --home H --out O`" in md
-    assert "| apology | style | a apology | 10/40 | 0.200 | 0.600 | – | 0.400 | a / b; c |" in md
+    assert "| apology | style | a apology | 10/40 | 0.200 | 0.600 | – | – | 0.400 | a / b; c |" in md
+    guided = rows[0].model_copy(update={"guided_ap": 0.9, "hybrid_ap": 0.7})
+    md = retrieval_markdown([guided], "cmd")
+    assert "| 0.200 | 0.600 | 0.900 | 0.700 | 0.400 |" in md
+    assert "sae-guided 0.90 (2.25× dense, above dense on 1/1)" in retrieval_headline([guided])
 
 
 def test_positives_markdown_has_the_means_and_a_row_per_case() -> None:

@@ -227,17 +227,35 @@ def test_retrieve_research_recipe_hybrid_and_dense(data: Data) -> None:
         d.doc_id for d in an.rank_dense(vectors, q, top_k=48, doc_ids=r.doc_ids).docs
     ]
 
+    # sae-guided: the latents whose firing correlates best with the dense cosine, weighted by that correlation
+    guided = rank_by_property(data.ws, r, "praise", method="sae-guided", n_latents=5, top_k=48)
+    corr = an.firing_correlations(M, (vectors @ q)[:, None])[:, 0]
+    corr[np.asarray((M > 0).sum(axis=0)).ravel() < 2] = 0.0
+    top5 = sorted(range(len(corr)), key=lambda j: (-corr[j], j))[:5]
+    assert [p.latent for p in guided.latents.latents] == top5
+    assert [p.weight for p in guided.latents.latents] == pytest.approx([corr[j] for j in top5])
+    expected = an.rank_by_latents(M, guided.latents.weights(), top_k=48, scoring="normalized", doc_ids=r.doc_ids)
+    assert [d.doc_id for d in guided.ranking.docs] == [d.doc_id for d in expected.docs]
+
     sae = rank_by_property(data.ws, r, "praise", n_latents=5, top_k=48)
     hybrid = rank_by_property(data.ws, r, "praise", method="hybrid", n_latents=5, top_k=48, dense=True)
     assert hybrid.ranking.total == 48 and hybrid.dense_ranking is not None
     assert hybrid.latents.weights() == sae.latents.weights()
+    assert hybrid.guided_latents is not None and hybrid.guided_latents.weights() == guided.latents.weights()
     sae_rank = {d.row: i for i, d in enumerate(sae.ranking.docs)}
+    guided_rank = {d.row: i for i, d in enumerate(guided.ranking.docs)}
     dense_rank = {d.row: i for i, d in enumerate(dense.ranking.docs)}
     fused = {
-        row: 1 / (61 + dense_rank[row]) + (1 / (61 + sae_rank[row]) if row in sae_rank else 0.0) for row in range(48)
+        row: 1 / (61 + dense_rank[row])
+        + (1 / (61 + sae_rank[row]) if row in sae_rank else 0.0)
+        + (1 / (61 + guided_rank[row]) if row in guided_rank else 0.0)
+        for row in range(48)
     }
     assert [d.row for d in hybrid.ranking.docs] == sorted(fused, key=lambda row: (-fused[row], row))
-    assert "fusion" in hybrid.to_text() and "Dense baseline" in hybrid.to_text()
+    text = hybrid.to_text()
+    assert "fusion" in text and "Dense baseline" in text and "Guided by the dense similarity" in text
+    with pytest.raises(InputError, match="needs a query"):
+        rank_by_property(data.ws, r, "", method="sae-guided", positives=[str(r.doc_ids[0])])
 
 
 def test_retrieve_by_positive_examples_alone_and_refusals(data: Data) -> None:
