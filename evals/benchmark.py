@@ -40,6 +40,10 @@ DEFAULT_PAIRED = ("apology", "hedging", "bullet_list", "question", "spanish", "s
 RESPONSES = Path(__file__).resolve().parent.parent / "saescope" / "training" / "data" / "reader_responses.jsonl.gz"
 
 
+PLAIN_CLASS = "a film review"
+"""The other class of a planted property's axis: the planted documents are film review snippets."""
+
+
 @dataclass(frozen=True)
 class BenchmarkConfig:
     """What to build. The same config (seed included) always gives the same documents and cases."""
@@ -99,6 +103,9 @@ class Case:
     pair_key: str = "pair"
     axis: str | None = None
     """The difference as an axis to cluster along (defaults to the query)."""
+    classes: tuple[str, ...] = ()
+    """The axis as its two classes in words, for ``cluster --classes`` (real differences; planted properties use
+    the query and :data:`PLAIN_CLASS`)."""
 
     @property
     def where_a(self) -> str:
@@ -361,6 +368,7 @@ def build(config: BenchmarkConfig | None = None) -> Benchmark:
                     "a negative review",
                     two_sided=True,
                     axis="positive or negative opinion",
+                    classes=("a positive review of a film", "a negative review of a film"),
                 )
             )
             plot_ids = tuple(
@@ -385,6 +393,7 @@ def build(config: BenchmarkConfig | None = None) -> Benchmark:
                     "a summary of a film's plot",
                     two_sided=True,
                     axis="plot summary or opinion",
+                    classes=("a summary of a film's plot", "an opinion about a film"),
                 )
             )
 
@@ -415,6 +424,7 @@ def build(config: BenchmarkConfig | None = None) -> Benchmark:
                     "a Republican speech",
                     two_sided=True,
                     axis="political party",
+                    classes=("a Democratic politician's speech", "a Republican politician's speech"),
                 )
             )
         if "null" in groups:

@@ -285,6 +285,12 @@ def render(run: RunResults, plots: Sequence[str]) -> str:
             f"- Clustering along an axis (mean ARI over {len(k)} axes): SAE {mean([x.sae_ari for x in k]):.2f} "
             f"vs dense {mean([x.dense_ari for x in k]):.2f}; SAE higher on "
             f"{sum(x.sae_ari > x.dense_ari for x in k)}/{len(k)}."
+            + (
+                f" SAE guided by the classes (cluster --classes): {mean([x.guided_ari or 0.0 for x in k]):.2f}, "
+                f"higher than dense on {sum((x.guided_ari or 0.0) > x.dense_ari for x in k)}/{len(k)}."
+                if all(x.guided_ari is not None for x in k)
+                else ""
+            )
         )
     out.append(
         f"- Embedding: {env.tokens_total:,} tokens, "
@@ -473,12 +479,26 @@ def render(run: RunResults, plots: Sequence[str]) -> str:
         out += [
             "## Clustering along an axis: adjusted Rand index against the known split (k=2)",
             "",
-            "SAE: latents whose labels match the axis, average linkage on Jaccard (unassigned documents count "
-            "as a third group); dense: k-means on MiniLM embeddings (it cannot be told the axis).",
+            "SAE: latents whose labels match the axis, average linkage on Jaccard (documents where no axis latent "
+            "fires are placed by their full vectors); SAE guided: `cluster --classes` with the two classes shown "
+            "(latents whose firing correlates with each document's MiniLM similarity to each class, k-means); "
+            "dense: k-means on MiniLM embeddings (it cannot be told the axis).",
             "",
             _table(
-                ["case", "axis", "docs", "ARI SAE", "ARI dense", "SAE unassigned"],
-                [[k.case_id, k.axis, k.n_docs, k.sae_ari, k.dense_ari, k.sae_unassigned] for k in run.clustering],
+                ["case", "axis", "docs", "ARI SAE", "ARI SAE guided", "ARI dense", "SAE unassigned", "classes"],
+                [
+                    [
+                        k.case_id,
+                        k.axis,
+                        k.n_docs,
+                        k.sae_ari,
+                        k.guided_ari,
+                        k.dense_ari,
+                        k.sae_unassigned,
+                        " / ".join(k.classes) or "–",
+                    ]
+                    for k in run.clustering
+                ],
             ),
             "",
         ]

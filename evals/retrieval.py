@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from pydantic import BaseModel, Field
 
-from evals.benchmark import Case, rng_for
+from evals.benchmark import PLAIN_CLASS, Case, rng_for
 from evals.metrics import adjusted_rand, average_precision, ndcg_at_k
 
 if TYPE_CHECKING:
@@ -168,6 +168,10 @@ class ClusterScore(BaseModel):
     dense_ari: float
     sae_unassigned: int = Field(description="documents where no selected latent fires (one more group for ARI)")
     seconds: float
+    guided_ari: float | None = Field(
+        default=None, description="cluster --classes: latents guided by the dense similarity to each class"
+    )
+    classes: list[str] = Field(default_factory=list, description="the two classes given to the guided clustering")
 
 
 def full_order(ranked: list[str], all_ids: list[str], rng: np.random.Generator) -> list[str]:
@@ -235,6 +239,8 @@ def cluster_score(
     except InputError:
         sae_assign, unassigned = [-1] * len(ids), len(ids)
     dense_c = cluster_resolved(ws, r, dense=True, k=2, seed=seed)
+    classes = list(case.classes) or [str(case.query), PLAIN_CLASS]
+    guided = cluster_resolved(ws, r, classes=classes, seed=seed)
     return ClusterScore(
         case_id=case.case_id,
         axis=axis,
@@ -243,6 +249,8 @@ def cluster_score(
         dense_ari=adjusted_rand(truth, dense_c.assignment),
         sae_unassigned=unassigned,
         seconds=time.perf_counter() - start,
+        guided_ari=adjusted_rand(truth, guided.placed),
+        classes=classes,
     )
 
 
