@@ -213,7 +213,12 @@ def score_axis(
     except InputError as exc:  # the library refuses when no latent passes its frequency band
         say(f"{axis}: sae clustering refused: {exc}")
         sae_assign, sae_feats, sae_empty = [0] * len(truth), 0, len(truth)
-    guided = cluster_resolved(ws, r, classes=list(classes.values()), seed=seed)
+    try:
+        g = cluster_resolved(ws, r, classes=list(classes.values()), seed=seed)
+        guided_assign, guided_feats, guided_empty = g.placed, len(g.selected_latents), g.n_unassigned
+    except InputError as exc:  # no latent follows the classes: scored as one cluster
+        say(f"{axis}: guided clustering refused: {exc}")
+        guided_assign, guided_feats, guided_empty = [0] * len(truth), 0, len(truth)
     zero_shot = np.argmax(dense_vecs @ phrase_vecs.T, axis=1)
     score = AxisScore(
         axis=axis,
@@ -226,9 +231,9 @@ def score_axis(
         sae_features=sae_feats,
         sae_unassigned=sae_empty,
         zero_shot_ari=adjusted_rand(truth, zero_shot),
-        guided_ari=adjusted_rand(truth, guided.placed),
-        guided_features=len(guided.selected_latents),
-        guided_unassigned=guided.n_unassigned,
+        guided_ari=adjusted_rand(truth, guided_assign),
+        guided_features=guided_feats,
+        guided_unassigned=guided_empty,
     )
     say(
         f"{axis}: dense {score.dense_ari:.2f}, research {score.research_ari:.2f}, sae {score.sae_ari:.2f}, "

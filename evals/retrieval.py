@@ -240,7 +240,10 @@ def cluster_score(
         sae_assign, unassigned = [-1] * len(ids), len(ids)
     dense_c = cluster_resolved(ws, r, dense=True, k=2, seed=seed)
     classes = list(case.classes) or [str(case.query), PLAIN_CLASS]
-    guided = cluster_resolved(ws, r, classes=classes, seed=seed)
+    try:
+        guided_assign = cluster_resolved(ws, r, classes=classes, seed=seed).placed
+    except InputError:  # refused (no latent follows the classes): scored as one cluster
+        guided_assign = [0] * len(ids)
     return ClusterScore(
         case_id=case.case_id,
         axis=axis,
@@ -249,7 +252,7 @@ def cluster_score(
         dense_ari=adjusted_rand(truth, dense_c.assignment),
         sae_unassigned=unassigned,
         seconds=time.perf_counter() - start,
-        guided_ari=adjusted_rand(truth, guided.placed),
+        guided_ari=adjusted_rand(truth, guided_assign),
         classes=classes,
     )
 

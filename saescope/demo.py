@@ -122,17 +122,18 @@ def run_demo(ws: Workspace, *, as_json: bool = False, k: int = 8) -> int:
     for c in clustering.clusters:
         mix = ", ".join(f"{n} {cat}" for cat, n in by_cluster[c.cluster].items())
         latents = "; ".join(f"#{t.latent} {t.label[:28]}" for t in c.top_latents[:3])
-        _say(f"  cluster {c.cluster} leans to {c.axis_class!r}: {c.size} docs ({mix}); {latents}")
+        _say(f"  cluster {c.cluster} matched to {c.axis_class!r}: {c.size} docs ({mix}); {latents}")
     kind_of = {v: k for k, v in DEMO_CLASSES.items()}
     totals = frame["category"].value_counts()
-    found = {
-        kind_of.get(c.axis_class or "", ""): by_cluster[c.cluster].get(kind_of.get(c.axis_class or "", ""), 0)
-        for c in clustering.clusters
-    }
+    found: dict[str, int] = {}
+    for c in clustering.clusters:  # documents of each kind in the clusters matched to it (assigned ones)
+        kind = kind_of.get(c.axis_class or "", "")
+        found[kind] = found.get(kind, 0) + by_cluster[c.cluster].get(kind, 0)
     shares = ", ".join(f"{k} {found.get(k, 0) / totals[k]:.0%}" for k in DEMO_CLASSES if k in totals)
     _say(
-        f"  {clustering.n_unassigned} documents fire no axis latent. Share of each kind in the cluster named after "
-        f"it: {shares}; agreement with the true kinds (every document placed): adjusted Rand index {agreement:.2f}."
+        f"  {clustering.n_unassigned} documents fire no axis latent. Share of each kind in the cluster matched to "
+        f"it (assigned documents): {shares}; agreement with the true kinds (every document placed, the "
+        f"unassigned by their full vectors): adjusted Rand index {agreement:.2f}."
     )
     _say()
     _say(f"HTML report of the fresh vs rotten diff (chart, and the firing tokens of its top latents): {report}")

@@ -9,6 +9,7 @@ none of the selected latents fire are "unassigned" (cluster -1).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ from scipy.cluster import hierarchy
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import squareform
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from saescope.analyses.common import (
@@ -67,8 +69,9 @@ class Cluster(BaseModel):
     examples: list[str] = Field(description="ids of the documents nearest the cluster's centre")
     axis_class: str | None = Field(
         default=None,
-        description="for a guided clustering: the class of the axis its documents lean to most (highest mean "
-        "standardised margin)",
+        description="for a guided clustering: the class of the axis the cluster is matched to (one class per "
+        "cluster when there are as many clusters as classes, the matching with the largest total mean "
+        "standardised margin; otherwise the class of its highest mean margin)",
     )
 
 
@@ -109,7 +112,7 @@ class Clustering(BaseModel):
                 + (f"; ... ({len(self.selected_latents)} in all)" if len(self.selected_latents) > 12 else "")
             )
         for c in self.clusters:
-            lean = f" — leans to {c.axis_class!r}" if c.axis_class else ""
+            lean = f" — matched to {c.axis_class!r}" if c.axis_class else ""
             out.append(
                 f"\n[cluster {c.cluster}]{lean} {c.size} docs ({c.share:.1%}); examples: {', '.join(c.examples)}"
             )
@@ -121,6 +124,21 @@ class Clustering(BaseModel):
                     )
                 )
         return "\n".join(out)
+
+
+def _row_indices(rows: Sequence[int] | npt.NDArray[np.integer[Any]], n_all: int) -> IntArray:
+    """``rows`` as row indices of a matrix of ``n_all`` rows.
+
+    Raises:
+        InputError: a boolean mask (ambiguous: it would read as rows 0 and 1), or an index out of range.
+    """
+    arr = np.asarray(rows)
+    if arr.dtype == np.bool_:
+        raise InputError("rows must be row indices, not a boolean mask; pass numpy.flatnonzero(mask)")
+    row_idx = arr.astype(np.int64)
+    if row_idx.size and (row_idx.min() < 0 or row_idx.max() >= n_all):
+        raise InputError(f"rows must be in 0..{n_all - 1}")
+    return row_idx
 
 
 def _check_k(k: int | None, k_range: tuple[int, int]) -> None:
@@ -201,9 +219,7 @@ def cluster_documents(
     _check_k(k, k_range)
     ids = check_doc_ids(doc_ids, n_all)
     if rows is not None:
-        row_idx = np.asarray(rows, dtype=np.int64)
-        if row_idx.size and (row_idx.min() < 0 or row_idx.max() >= n_all):
-            raise InputError(f"rows must be in 0..{n_all - 1}")
+        row_idx = _row_indices(rows, n_all)
         M = M[row_idx]
     else:
         row_idx = np.arange(n_all, dtype=np.int64)
@@ -333,6 +349,7 @@ def cluster_guided(
     per_class: int = 40,
     k: int | None = None,
     min_count: int = 2,
+    max_fit_docs: int = 20_000,
     n_describe: int = 5,
     n_examples: int = 3,
     seed: int = 0,
@@ -347,14 +364,16 @@ def cluster_guided(
     ``per_class`` latents most positively correlated with each class (firing in at least ``min_count``
     documents) become the features, each weighted by its strongest correlation; documents are grouped by
     k-means on those weighted binary vectors, ``k`` defaulting to the number of classes. Documents where no
-    feature fires are unassigned (-1) and placed by their full vectors (:attr:`Clustering.placed`). Each
+    feature fires are unassigned (-1) and placed by their full vectors (:attr:`Clustering.placed`). k-means is
+    fitted on at most ``max_fit_docs`` of them (a seeded sample); the rest join the nearest centre. Each
     cluster is described by its latents with the largest ``freq_in - freq_out`` and named after the class
     its documents lean to (``axis_class``: with as many clusters as classes, each class once, the naming with
     the largest total mean margin; otherwise each cluster's highest mean margin).
 
     Raises:
-        InputError: bad shapes, ``rows``, ``doc_ids``, ``class_names`` length, ``k``, ``per_class`` < 1, or
-            no latent correlates positively with any class.
+        InputError: bad shapes, ``rows``, ``doc_ids``, ``class_names`` length, fewer than 2 classes, ``k`` < 2,
+            ``per_class`` < 1, no latent correlates positively with any class, or fewer documents fire a chosen
+            latent than there are clusters.
     """
     M = as_csr(X)
     n_all, d = M.shape
@@ -369,12 +388,13 @@ def cluster_guided(
         raise InputError(f"{len(names)} class names for {n_classes} columns of class_scores")
     if per_class < 1:
         raise InputError(f"per_class must be >= 1, got {per_class}")
+    if n_classes < 2:
+        raise InputError(f"give at least 2 classes to cluster along, got {n_classes}")
     n_clusters = n_classes if k is None else k
-    _check_k(n_clusters, (2, max(2, n_clusters)))
+    if n_clusters < 2:
+        raise InputError(f"k must be >= 2, got {n_clusters}")
     if rows is not None:
-        row_idx = np.asarray(rows, dtype=np.int64)
-        if row_idx.size and (row_idx.min() < 0 or row_idx.max() >= n_all):
-            raise InputError(f"rows must be in 0..{n_all - 1}")
+        row_idx = _row_indices(rows, n_all)
         M, S = M[row_idx], S[row_idx]
     else:
         row_idx = np.arange(n_all, dtype=np.int64)
@@ -392,19 +412,29 @@ def cluster_guided(
             if int(j) not in chosen or corr[j, c] > corr[j, chosen[int(j)]]:
                 chosen[int(j)] = c
     if not chosen:
-        raise InputError("no latent's firing correlates with any class; check the class scores and the documents")
+        raise InputError(
+            "no latent's firing follows the documents' similarity to the classes; try more distinct class "
+            "descriptions, more documents, or cluster by axis or dense embeddings instead"
+        )
     sel = np.array(sorted(chosen), dtype=np.int64)
-    weight = corr[sel].max(axis=1)
-    B = np.asarray(M[:, sel].toarray() > 0, dtype=np.float64)
+    weight = corr[sel].max(axis=1).astype(np.float32)
+    B = np.asarray(M[:, sel].toarray() > 0, dtype=np.float32)
     assigned = np.flatnonzero(B.sum(axis=1) > 0)
     unassigned = np.flatnonzero(B.sum(axis=1) == 0)
+    if len(assigned) < n_clusters:
+        raise InputError(
+            f"only {len(assigned)} documents fire a latent that follows the classes, fewer than the {n_clusters} "
+            "clusters asked for; give more documents, fewer clusters or more distinct classes"
+        )
     assignment = np.full(n, -1, dtype=np.int64)
-    if len(assigned) >= n_clusters:
-        km = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed)
-        assignment[assigned] = _renumber_by_size(km.fit_predict(B[assigned] * weight).astype(np.int64))
-    elif len(assigned):
-        assignment[assigned] = 0
-    n_found = int(assignment.max()) + 1 if len(assigned) else 0
+    rng = np.random.default_rng(seed)
+    fit = assigned if len(assigned) <= max_fit_docs else np.sort(rng.choice(assigned, max_fit_docs, replace=False))
+    km = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed)
+    with warnings.catch_warnings():  # duplicate points: fewer distinct clusters, reported in the method below
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        km.fit(B[fit] * weight)
+    assignment[assigned] = _renumber_by_size(km.predict(B[assigned] * weight).astype(np.int64))
+    n_found = int(assignment.max()) + 1
     placed = place_unassigned(M, assignment, n_found)
     lean = np.vstack([margins[assignment == c].mean(axis=0) for c in range(n_found)]) if n_found else margins[:0]
     if n_found == n_classes:  # one class per cluster: the assignment of classes with the largest total lean
@@ -420,7 +450,7 @@ def cluster_guided(
         top = top_order([f_in - f_out, f_in], n_describe)
         top = top[(f_in - f_out)[top] > 0]
         centre = B[members].mean(axis=0, keepdims=True)
-        close = _weighted_jaccard(B[members].astype(np.float32), centre)[:, 0]
+        close = _weighted_jaccard(B[members], centre)[:, 0]
         ex = members[np.lexsort((members, -close))[:n_examples]]
         clusters.append(
             Cluster(
@@ -440,10 +470,12 @@ def cluster_guided(
                 axis_class=names[int(named[c])],
             )
         )
+    fewer = f"; only {n_found} distinct clusters of the {n_clusters} asked for" if n_found < n_clusters else ""
     return Clustering(
         method=f"k-means over binary latents correlated with the classes' margins ({per_class} per class: "
         + ", ".join(names)
-        + ")",
+        + ")"
+        + fewer,
         n_docs=n,
         k=n_found,
         k_chosen_by="given",

@@ -303,16 +303,16 @@ def firing_correlations(X: Any, guide: npt.ArrayLike) -> FloatArray:
     constant guide column. Sparse-friendly: ``X`` is never densified.
 
     Raises:
-        InputError: ``guide`` does not have one row per row of ``X``.
+        InputError: ``guide`` does not have one row per row of ``X``, or holds a non-finite value.
     """
     M = as_csr(X)
     n = M.shape[0]
     G = np.asarray(guide, dtype=np.float64)
     if G.ndim != 2 or G.shape[0] != n:
         raise InputError(f"guide must have one row per document ({n}), got shape {G.shape}")
-    B = M.copy()
-    B.data = (B.data > 0).astype(np.float64)
-    B.eliminate_zeros()
+    if not np.all(np.isfinite(G)):
+        raise InputError("the guide must hold finite numbers")
+    B = sp.csr_matrix(((M.data > 0).astype(np.float64), M.indices, M.indptr), shape=M.shape)  # shares the index
     p = column_counts(B) / max(n, 1)
     Gc = G - G.mean(axis=0)
     g_sd = Gc.std(axis=0)

@@ -137,8 +137,11 @@ class PropertyLatents(BaseModel):
             head
             + "\n"
             + render_table(
-                ["latent", "label", "weight", "similarity", "context sim.", "lift"],
-                [[p.latent, p.label, p.weight, p.similarity, p.context_similarity, p.lift] for p in self.latents],
+                ["latent", "label", "weight", "similarity", "context sim.", "lift", "guide corr."],
+                [
+                    [p.latent, p.label, p.weight, p.similarity, p.context_similarity, p.lift, p.guide_correlation]
+                    for p in self.latents
+                ],
             )
         )
 
@@ -564,7 +567,10 @@ def select_latents_guided(
     corr[column_counts(M) < min(min_count, M.shape[0])] = 0.0
     cand = np.flatnonzero(corr > 0)
     if cand.size == 0:
-        raise InputError("no latent's firing correlates with the guide")
+        raise InputError(
+            "no latent's firing follows the documents' similarity to the query; try other words, a broader set of "
+            "documents, or method sae or dense"
+        )
     top = cand[top_order([corr[cand], -cand.astype(np.float64)], top_n)]
     return PropertyLatents(
         n_positives=0,

@@ -421,12 +421,12 @@ def rank_by_property(
     each side weighing half; with no query, the examples' latents alone. ``sae-guided``: the ``n_latents``
     (default 100) latents whose firing correlates best with the documents' dense similarity to the query, each
     weighted by its correlation (plus, given ``positives``, the examples' latents). ``hybrid``: the ``sae`` and
-    ``sae-guided`` rankings and the dense ranking fused by reciprocal rank.
-    ``dense``: MiniLM cosine of each document with the query (the dataset's cached vectors).
+    ``sae-guided`` rankings and the dense ranking fused by reciprocal rank (``positives`` refine the ``sae``
+    ranking only). ``dense``: MiniLM cosine of each document with the query (the dataset's cached vectors).
 
     Raises:
         InputError: positive doc ids not in the set, nothing to rank by (no query, positives or latents;
-            dense and hybrid need a query), or no latent matches.
+            dense, hybrid, sae-research and sae-guided need a query), or no latent matches.
     """
     check_latents(latents, r.X.shape[1])
     pos_rows = _positive_rows(r, positives)
@@ -438,7 +438,7 @@ def rank_by_property(
     needs_vectors = dense or method in ("dense", "hybrid", "sae-guided")
     vectors = dataset_vectors(ws, r.docset.dataset)[r.rows] if needs_vectors else None
     dense_ranked = None
-    if vectors is not None and q is not None:
+    if vectors is not None and q is not None and (dense or method in ("dense", "hybrid")):
         dense_ranked = an.rank_dense(vectors, q, top_k=top_k, cursor=cursor, doc_ids=r.doc_ids)
     if method == "dense":
         assert dense_ranked is not None  # vectors and q are set for dense

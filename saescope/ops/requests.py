@@ -407,7 +407,7 @@ class ClusterRequest(FilteredRequest):
             description="the axis as its classes in words (e.g. ['formal register', 'casual chat']): the "
             "recommended way. Each document's sentence-embedding similarity to each class guides the choice of "
             "latents (those whose firing correlates with it), documents are grouped by k-means on them, and each "
-            "cluster is named after the class it leans to; k defaults to the number of classes",
+            "cluster is matched to the class it leans to; k defaults to the number of classes",
         ),
     ] = None
     where: WhereArg = None
@@ -430,6 +430,8 @@ class ClusterRequest(FilteredRequest):
             )
         if self.classes and (self.axis or self.latents or self.dense):
             raise InputError("classes choose their own latents: give classes alone, or axis/latents/dense instead")
+        if self.classes and any(not c.strip() for c in self.classes):
+            raise InputError("a class is blank: describe each class in words")
         if self.classes and len({c.strip().lower() for c in self.classes}) < len(self.classes):
             raise InputError("the classes must differ")
         return self

@@ -171,7 +171,10 @@ def test_cluster_guided_follows_a_weak_guide_to_its_axis_not_the_dominant_one() 
         cls = int(np.bincount(a[rows]).argmax())
         assert c.axis_class == names[cls]
         assert c.top_latents[0].latent == cls and c.top_latents[0].freq_in == 1.0
-    assert "leans to 'first of A'" in res.to_text()
+    assert "matched to 'first of A'" in res.to_text()
+    # k-means fitted on a sample, the rest predicted: the same clusters here
+    sampled = cluster_guided(X, guide, None, class_names=names, per_class=3, seed=0, max_fit_docs=40)
+    assert adjusted_rand(res.assignment, sampled.assignment) == 1.0
 
 
 def test_cluster_guided_more_clusters_than_classes_and_bad_input() -> None:
@@ -189,7 +192,18 @@ def test_cluster_guided_more_clusters_than_classes_and_bad_input() -> None:
         cluster_guided(X, guide, None, class_names=["only one"])
     with pytest.raises(InputError, match="per_class"):
         cluster_guided(X, guide, None, per_class=0)
-    with pytest.raises(InputError, match="correlates"):
+    with pytest.raises(InputError, match="follows the documents' similarity"):
         cluster_guided(X, np.column_stack([np.ones(120), np.zeros(120)]), None)
     with pytest.raises(InputError, match="rows"):
         cluster_guided(X, guide, None, rows=[500])
+    with pytest.raises(InputError, match="boolean mask"):
+        cluster_guided(X, guide, None, rows=np.arange(120) < 60)
+    with pytest.raises(InputError, match="k must be >= 2"):
+        cluster_guided(X, guide, None, k=1)
+    with pytest.raises(InputError, match="at least 2 classes"):
+        cluster_guided(X, guide[:, :1], None)
+    few = sp.csr_matrix(np.vstack([np.eye(2, 30), np.zeros((8, 30))]))  # 2 documents fire anything
+    with pytest.raises(InputError, match="fewer than the 3 clusters"):
+        cluster_guided(few, np.column_stack([np.arange(10.0), -np.arange(10.0)]), None, k=3, min_count=1)
+    with pytest.raises(InputError, match="finite"):
+        firing_correlations(X, np.full((120, 1), np.nan))

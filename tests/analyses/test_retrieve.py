@@ -259,7 +259,7 @@ def test_select_latents_guided_takes_the_latents_that_correlate_with_the_guide()
     assert np.mean(has[top]) == 1.0  # the crisp latent ranks every document with the property first
     with pytest.raises(InputError, match="one finite number per document"):
         select_latents_guided(sp.csr_matrix(M), guide[:5])
-    with pytest.raises(InputError, match="correlates"):
+    with pytest.raises(InputError, match="follows the documents' similarity"):
         select_latents_guided(sp.csr_matrix(M), -has.astype(float) * 0 + 1.0)
     with pytest.raises(InputError, match="top_n"):
         select_latents_guided(sp.csr_matrix(M), guide, top_n=0)

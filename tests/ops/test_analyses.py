@@ -329,6 +329,8 @@ def test_cluster_by_classes_is_guided_by_the_documents_similarity_to_each_class(
         ClusterRequest.build(dataset="reviews", classes=classes, axis="tone")
     with pytest.raises(InputError, match="differ"):
         ClusterRequest.build(dataset="reviews", classes=["Plot", "plot "])
+    with pytest.raises(InputError, match="blank"):
+        ClusterRequest.build(dataset="reviews", classes=["plot", "  "])
     with pytest.raises(InputError):
         ClusterRequest.build(dataset="reviews", classes=["only one"])
 
