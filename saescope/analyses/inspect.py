@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +38,11 @@ class LatentMatch(BaseModel):
     score: float = Field(description="lexical + similarity (the ranking key)")
     lexical: float = Field(description="1 if the whole query is in the label, else the share of query words found")
     similarity: float | None = Field(description="cosine of label and query embeddings, when given")
+    guide_correlation: float | None = Field(
+        default=None,
+        description="guided search: correlation of the latent's firing with the documents' dense similarity to the "
+        "query (the ranking key then)",
+    )
 
 
 class LatentMatches(BaseModel):
@@ -46,8 +51,24 @@ class LatentMatches(BaseModel):
     query: str = Field(description="the search text")
     n_labels: int = Field(description="labelled latents searched")
     matches: list[LatentMatch]
+    method: Literal["labels", "guided"] = Field(
+        default="labels",
+        description="labels: the query matched to latent labels; guided: latents whose firing over the dataset "
+        "follows the documents' dense similarity to the query",
+    )
 
     def to_text(self) -> str:
+        if self.method == "guided":
+            head = f"{len(self.matches)} latents whose firing follows the documents' similarity to {self.query!r}"
+            return (
+                head
+                + "\n"
+                + render_table(
+                    ["latent", "label", "guide corr.", "lexical"],
+                    [[m.latent, m.label, m.guide_correlation, m.lexical] for m in self.matches],
+                    max_cell=80,
+                )
+            )
         head = f"{len(self.matches)} latents matching {self.query!r} (of {self.n_labels} labelled)"
         return (
             head

@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 
 from saescope import analyses as an
 from saescope.analyses.common import check_latent, render_table
-from saescope.ops.docsets import labels_for
-from saescope.ops.encoder import encode, label_embeddings
+from saescope.ops.docsets import DocSet, labels_for, resolve
+from saescope.ops.encoder import dataset_vectors, encode, label_embeddings
 from saescope.ops.requests import ExplainRequest, FeatureRequest, SearchFeaturesRequest, TopFeaturesRequest
 from saescope.store.dataset import Embedding
 from saescope.workspace import Workspace
@@ -92,11 +92,17 @@ class DocumentFeatures(BaseModel):
 def search_features(ws: Workspace, req: SearchFeaturesRequest) -> an.LatentMatches:
     """Latents whose labels match the query (words, and label-embedding similarity when ``semantic``).
 
+    With ``guided``, the latents instead come from :func:`saescope.analyses.select_latents_guided`: those whose
+    firing over the dataset correlates best with each document's dense similarity to the query.
+
     Raises:
+        InputError: guided, and no latent's firing follows the query.
         NotFoundError: unknown dataset or no embedding.
     """
     emb = ws.embedding(req.dataset, req.sae)
     book = labels_for(ws, emb)
+    if req.guided:
+        return _guided_search(ws, req, emb)
     if req.semantic:
         return an.search_latents(
             book,
@@ -106,6 +112,32 @@ def search_features(ws: Workspace, req: SearchFeaturesRequest) -> an.LatentMatch
             top_k=req.top_k,
         )
     return an.search_latents(book, req.query, top_k=req.top_k)
+
+
+def _guided_search(ws: Workspace, req: SearchFeaturesRequest, emb: Embedding) -> an.LatentMatches:
+    r = resolve(ws, DocSet(req.dataset, None, req.sae))
+    book = labels_for(ws, emb)
+    q = encode([req.query])[0]
+    chosen = an.select_latents_guided(
+        r.X, an.dense_scores(dataset_vectors(ws, req.dataset)[r.rows], q), top_n=req.top_k, labels=book
+    )
+    lexical = {m.latent: m.lexical for m in an.search_latents(book, req.query, top_k=emb.manifest.d_sae).matches}
+    return an.LatentMatches(
+        query=req.query,
+        n_labels=len(book.latents),
+        method="guided",
+        matches=[
+            an.LatentMatch(
+                latent=p.latent,
+                label=p.label,
+                score=p.weight,
+                lexical=lexical.get(p.latent, 0.0),
+                similarity=None,
+                guide_correlation=p.guide_correlation,
+            )
+            for p in chosen.latents
+        ],
+    )
 
 
 def highlight(text: str, tokens: Sequence[tuple[int, str, float]], tokenizer: Any, width: int = 240) -> str:

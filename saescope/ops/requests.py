@@ -560,6 +560,14 @@ class SearchFeaturesRequest(Request):
     query: Annotated[str, Field(min_length=1, description="words to find in latent labels, e.g. 'apology'")]
     top_k: Annotated[int, Field(ge=1, le=50, description="latents to return")] = 20
     semantic: Annotated[bool, Field(description="also rank by embedding similarity of label and query")] = True
+    guided: Annotated[
+        bool,
+        Field(
+            description="rank latents by how their firing over the dataset follows each document's sentence-"
+            "embedding similarity to the query, instead of by their labels: finds latents whose labels name tokens, "
+            "not the concept (reads the dataset's matrix and dense vectors)"
+        ),
+    ] = False
     sae: SaeArg = None
 
 

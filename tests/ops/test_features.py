@@ -7,8 +7,10 @@ import math
 import numpy as np
 import pytest
 
+from saescope import analyses as an
 from saescope import ops
 from saescope.errors import InputError, NotFoundError
+from saescope.ops.encoder import dataset_vectors, encode
 from saescope.ops.requests import ExplainRequest, FeatureRequest, SearchFeaturesRequest, TopFeaturesRequest
 from tests.ops.helpers import matrix, meta
 from tests.server.shared import Data
@@ -69,6 +71,24 @@ def test_search_features_finds_labels(data: Data) -> None:
         data.ws, SearchFeaturesRequest.build(dataset="reviews", query="zzqx-nothing", semantic=False)
     )
     assert none.matches == []
+
+
+def test_guided_search_ranks_latents_by_how_their_firing_follows_the_query(data: Data) -> None:
+    req = SearchFeaturesRequest.build(dataset="reviews", query="a summary of a film's plot", guided=True, top_k=5)
+    found = ops.search_features(data.ws, req)
+    assert found.method == "guided" and len(found.matches) == 5
+    M = matrix(data)
+    cos = an.dense_scores(dataset_vectors(data.ws, "reviews"), encode(["a summary of a film's plot"])[0])
+    corr = an.firing_correlations(M, cos[:, None])[:, 0]
+    corr[np.asarray((M > 0).sum(axis=0)).ravel() < 2] = 0.0
+    want = sorted(range(len(corr)), key=lambda j: (-corr[j], j))[:5]
+    assert [m.latent for m in found.matches] == want
+    assert [m.guide_correlation for m in found.matches] == pytest.approx([corr[j] for j in want])
+    # the top latent separates the plot summaries: it fires far more often on them
+    plot = (meta(data)["category"] == "plot").to_numpy()
+    top = np.asarray(M[:, want[0]].toarray()).ravel() > 0
+    assert top[plot].mean() > top[~plot].mean()
+    assert "follows the documents' similarity" in found.to_text() and "guide corr." in found.to_text()
 
 
 def test_feature_details_counts_the_matrix_column(data: Data) -> None:
