@@ -474,7 +474,11 @@ def retrieval_report(
     r = resolve(ws, DocSet(req.dataset, req.where, req.sae))
     bars = [Bar(label=f"{d.rank + 1}. {d.doc_id}", value=d.score) for d in result.ranking.docs]
     chart = Chart(kind="bars", title=f"Documents ranked for {req.query!r} ({result.method})", axis="score", bars=bars)
-    latents = [p.latent for p in result.latents.latents][:n_cards]
+    latents = [p.latent for p in result.latents.latents]
+    if result.guided_latents is not None:  # hybrid: cards for both SAE rankings' strongest latents
+        guided = [p.latent for p in result.guided_latents.latents]
+        latents = list(dict.fromkeys(latents[: n_cards // 2] + guided[: n_cards // 2] + latents + guided))
+    latents = latents[:n_cards]
     return _report(
         ws,
         "retrieval",

@@ -67,6 +67,16 @@ CASES: dict[str, Case] = {
         "correlations_report",
     ),  # type: ignore[dict-item]
     "cluster": (ClusterRequest(dataset="reviews", latents=None, axis="praise", k=2), ops.cluster, "cluster_report"),  # type: ignore[dict-item]
+    "cluster-classes": (
+        ClusterRequest(dataset="reviews", classes=["a plot summary", "an opinion about a film"]),
+        ops.cluster,
+        "cluster_report",
+    ),  # type: ignore[dict-item]
+    "retrieval-hybrid": (
+        RetrieveRequest(dataset="reviews", query="praise for the acting", method="hybrid", top_k=8),
+        ops.retrieve,
+        "retrieval_report",
+    ),  # type: ignore[dict-item]
     "retrieval": (
         RetrieveRequest(dataset="reviews", query="praise for the acting", top_k=8),
         ops.retrieve,
@@ -91,6 +101,9 @@ def test_report_in_a_browser(kind: str, data: Data, tmp_path: Path) -> None:
     drawn = [s for s in seen["svgs"] if s["size"][0] > 100 and s["size"][1] > 50 and s["shapes"] > 0]
     assert drawn, f"no chart drawn: {seen['svgs']}"
     assert seen["cards"] == [str(c.latent) for c in report.cards] and report.cards
+    guided = getattr(result, "guided_latents", None)
+    if guided is not None:  # a hybrid's cards include its guided ranking's latents
+        assert {c.latent for c in report.cards} & {p.latent for p in guided.latents}
     texts = dict(
         zip(*[data.ws.dataset("reviews").documents(["text"])[c].astype(str) for c in ("doc_id", "text")], strict=True)
     )
