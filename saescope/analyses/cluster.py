@@ -265,34 +265,7 @@ def cluster_documents(
     n_clusters = int(labels_a.max()) + 1 if labels_a.size else 0
     placed = place_unassigned(M, assignment, n_clusters)
 
-    clusters = []
-    for c in range(n_clusters):
-        members = assigned[labels_a == c]
-        others = assigned[labels_a != c]
-        f_in = B[members].mean(axis=0)
-        f_out = B[others].mean(axis=0) if len(others) else np.zeros(len(sel))
-        top = top_order([f_in - f_out, f_in], n_describe)
-        top = top[(f_in - f_out)[top] > 0]
-        centre = B[members].mean(axis=0, keepdims=True)
-        close = _weighted_jaccard(B[members], centre)[:, 0]
-        ex = members[np.lexsort((members, -close))[:n_examples]]
-        clusters.append(
-            Cluster(
-                cluster=c,
-                size=len(members),
-                share=len(members) / n,
-                top_latents=[
-                    ClusterLatent(
-                        latent=int(sel[j]),
-                        label=label_of(labels, int(sel[j])),
-                        freq_in=float(f_in[j]),
-                        freq_out=float(f_out[j]),
-                    )
-                    for j in top
-                ],
-                examples=[doc_id(ids, int(row_idx[r])) for r in ex],
-            )
-        )
+    clusters = _describe_clusters(B, sel, assignment, n_clusters, labels, ids, row_idx, n_describe, n_examples)
     sil = sil_by_k.get(n_clusters)
     return Clustering(
         method="average-linkage on Jaccard distance over binary latent vectors",
@@ -441,35 +414,18 @@ def cluster_guided(
         named = dict(zip(*linear_sum_assignment(-lean), strict=True))
     else:
         named = {c: int(np.argmax(lean[c])) for c in range(n_found)}
-    clusters = []
-    for c in range(n_found):
-        members = np.flatnonzero(assignment == c)
-        others = np.flatnonzero((assignment >= 0) & (assignment != c))
-        f_in = B[members].mean(axis=0)
-        f_out = B[others].mean(axis=0) if len(others) else np.zeros(len(sel))
-        top = top_order([f_in - f_out, f_in], n_describe)
-        top = top[(f_in - f_out)[top] > 0]
-        centre = B[members].mean(axis=0, keepdims=True)
-        close = _weighted_jaccard(B[members], centre)[:, 0]
-        ex = members[np.lexsort((members, -close))[:n_examples]]
-        clusters.append(
-            Cluster(
-                cluster=c,
-                size=len(members),
-                share=len(members) / n,
-                top_latents=[
-                    ClusterLatent(
-                        latent=int(sel[j]),
-                        label=label_of(labels, int(sel[j])),
-                        freq_in=float(f_in[j]),
-                        freq_out=float(f_out[j]),
-                    )
-                    for j in top
-                ],
-                examples=[doc_id(ids, int(row_idx[r])) for r in ex],
-                axis_class=names[int(named[c])],
-            )
-        )
+    clusters = _describe_clusters(
+        B,
+        sel,
+        assignment,
+        n_found,
+        labels,
+        ids,
+        row_idx,
+        n_describe,
+        n_examples,
+        [names[int(named[c])] for c in range(n_found)],
+    )
     fewer = f"; only {n_found} distinct clusters of the {n_clusters} asked for" if n_found < n_clusters else ""
     return Clustering(
         method=f"k-means over binary latents correlated with the classes' margins ({per_class} per class: "
@@ -496,6 +452,54 @@ def cluster_guided(
         assignment=[int(v) for v in assignment],
         placed=[int(v) for v in placed],
     )
+
+
+def _describe_clusters(
+    B: npt.NDArray[np.float32],
+    sel: IntArray,
+    assignment: IntArray,
+    n_clusters: int,
+    labels: Labels,
+    ids: DocIds,
+    row_idx: IntArray,
+    n_describe: int,
+    n_examples: int,
+    axis_classes: Sequence[str] | None = None,
+) -> list[Cluster]:
+    """Each cluster of ``assignment`` (-1: unassigned, left out) described by its feature latents (``sel``,
+    the columns of the binary ``B``) with the largest ``freq_in - freq_out`` among the assigned documents, and
+    by the documents nearest its centre (weighted Jaccard)."""
+    n = len(assignment)
+    clusters = []
+    for c in range(n_clusters):
+        members = np.flatnonzero(assignment == c)
+        others = np.flatnonzero((assignment >= 0) & (assignment != c))
+        f_in = B[members].mean(axis=0)
+        f_out = B[others].mean(axis=0) if len(others) else np.zeros(len(sel))
+        top = top_order([f_in - f_out, f_in], n_describe)
+        top = top[(f_in - f_out)[top] > 0]
+        centre = B[members].mean(axis=0, keepdims=True)
+        close = _weighted_jaccard(B[members], centre)[:, 0]
+        ex = members[np.lexsort((members, -close))[:n_examples]]
+        clusters.append(
+            Cluster(
+                cluster=c,
+                size=len(members),
+                share=len(members) / n,
+                top_latents=[
+                    ClusterLatent(
+                        latent=int(sel[j]),
+                        label=label_of(labels, int(sel[j])),
+                        freq_in=float(f_in[j]),
+                        freq_out=float(f_out[j]),
+                    )
+                    for j in top
+                ],
+                examples=[doc_id(ids, int(row_idx[r])) for r in ex],
+                axis_class=None if axis_classes is None else axis_classes[c],
+            )
+        )
+    return clusters
 
 
 def place_unassigned(M: Any, assignment: IntArray, n_clusters: int) -> IntArray:
