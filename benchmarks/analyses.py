@@ -79,13 +79,9 @@ def peak_mib(fn: Callable[[], Any]) -> float:
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    from saescope.embed.dtype_probe import cpu_info
+
+    return cpu_info().model
 
 
 def load_average() -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
 import subprocess
 import sys
 import time
@@ -42,13 +41,9 @@ log = logging.getLogger("sae_size")
 
 
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    from saescope.embed.dtype_probe import cpu_info
+
+    return cpu_info().model
 
 
 def load_times(work: Path) -> dict[str, float]:
