@@ -463,7 +463,9 @@ def rank_by_property(
         assert guided is not None
         chosen = guided
         if pos_rows is not None:
-            examples = an.select_latents_by_examples(r.X, pos_rows, top_n=n_latents or an.GUIDED_LATENTS)
+            examples = an.select_latents_by_examples(
+                r.X, pos_rows, top_n=n_latents or an.GUIDED_LATENTS, labels=labels_for(ws, r.embedding)
+            )
             chosen = an.combine_property_latents(guided, examples)
     else:
         chosen = _property_latents(ws, r, q, method, pos_rows, n_latents)

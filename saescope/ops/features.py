@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from saescope import analyses as an
 from saescope.analyses.common import check_latent, render_table
+from saescope.labels import LabelBook
 from saescope.ops.docsets import DocSet, labels_for, resolve
 from saescope.ops.encoder import dataset_vectors, encode, label_embeddings
 from saescope.ops.requests import ExplainRequest, FeatureRequest, SearchFeaturesRequest, TopFeaturesRequest
@@ -102,7 +103,7 @@ def search_features(ws: Workspace, req: SearchFeaturesRequest) -> an.LatentMatch
     emb = ws.embedding(req.dataset, req.sae)
     book = labels_for(ws, emb)
     if req.guided:
-        return _guided_search(ws, req, emb)
+        return _guided_search(ws, req, emb, book)
     if req.semantic:
         return an.search_latents(
             book,
@@ -114,9 +115,8 @@ def search_features(ws: Workspace, req: SearchFeaturesRequest) -> an.LatentMatch
     return an.search_latents(book, req.query, top_k=req.top_k)
 
 
-def _guided_search(ws: Workspace, req: SearchFeaturesRequest, emb: Embedding) -> an.LatentMatches:
+def _guided_search(ws: Workspace, req: SearchFeaturesRequest, emb: Embedding, book: LabelBook) -> an.LatentMatches:
     r = resolve(ws, DocSet(req.dataset, None, req.sae))
-    book = labels_for(ws, emb)
     q = encode([req.query])[0]
     chosen = an.select_latents_guided(
         r.X, an.dense_scores(dataset_vectors(ws, req.dataset)[r.rows], q), top_n=req.top_k, labels=book
