@@ -291,6 +291,11 @@ def render(run: RunResults, plots: Sequence[str]) -> str:
                 if all(x.guided_ari is not None for x in k)
                 else ""
             )
+            + (
+                f" With the dense similarity alone as its guide: {mean([x.guided_dense_ari or 0.0 for x in k]):.2f}."
+                if all(x.guided_dense_ari is not None for x in k)
+                else ""
+            )
         )
     out.append(
         f"- Embedding: {env.tokens_total:,} tokens, "
@@ -481,11 +486,23 @@ def render(run: RunResults, plots: Sequence[str]) -> str:
             "",
             "SAE: latents whose labels match the axis, average linkage on Jaccard (documents where no axis latent "
             "fires are placed by their full vectors); SAE guided: `cluster --classes` with the two classes shown "
-            "(latents whose firing correlates with each document's MiniLM similarity to each class, k-means); "
-            "dense: k-means on MiniLM embeddings (it cannot be told the axis).",
+            "(latents whose firing correlates with a guide: each document's MiniLM similarity to each class plus "
+            "the firing of the latents whose descriptions match it; k-means); dense guide only: the same with the "
+            "MiniLM similarity alone as the guide (`--guide dense`); dense: k-means on MiniLM embeddings (it "
+            "cannot be told the axis).",
             "",
             _table(
-                ["case", "axis", "docs", "ARI SAE", "ARI SAE guided", "ARI dense", "SAE unassigned", "classes"],
+                [
+                    "case",
+                    "axis",
+                    "docs",
+                    "ARI SAE",
+                    "ARI SAE guided",
+                    "ARI guided, dense guide only",
+                    "ARI dense",
+                    "SAE unassigned",
+                    "classes",
+                ],
                 [
                     [
                         k.case_id,
@@ -493,6 +510,7 @@ def render(run: RunResults, plots: Sequence[str]) -> str:
                         k.n_docs,
                         k.sae_ari,
                         k.guided_ari,
+                        k.guided_dense_ari,
                         k.dense_ari,
                         k.sae_unassigned,
                         " / ".join(k.classes) or "–",

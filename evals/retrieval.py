@@ -169,7 +169,12 @@ class ClusterScore(BaseModel):
     sae_unassigned: int = Field(description="documents where no selected latent fires (one more group for ARI)")
     seconds: float
     guided_ari: float | None = Field(
-        default=None, description="cluster --classes: latents guided by the dense similarity to each class"
+        default=None,
+        description="cluster --classes: latents guided by the dense similarity to each class and the firing of "
+        "the latents whose descriptions match it",
+    )
+    guided_dense_ari: float | None = Field(
+        default=None, description="cluster --classes --guide dense: the dense similarity alone as the guide"
     )
     classes: list[str] = Field(default_factory=list, description="the two classes given to the guided clustering")
 
@@ -240,10 +245,12 @@ def cluster_score(
         sae_assign, unassigned = [-1] * len(ids), len(ids)
     dense_c = cluster_resolved(ws, r, dense=True, k=2, seed=seed)
     classes = list(case.classes) or [str(case.query), PLAIN_CLASS]
-    try:
-        guided_assign = cluster_resolved(ws, r, classes=classes, seed=seed).placed
-    except InputError:  # refused (no latent follows the classes): scored as one cluster
-        guided_assign = [0] * len(ids)
+    guided: dict[str, list[int]] = {}
+    for guide in ("both", "dense"):
+        try:
+            guided[guide] = cluster_resolved(ws, r, classes=classes, guide=guide, seed=seed).placed
+        except InputError:  # refused (no latent follows the classes): scored as one cluster
+            guided[guide] = [0] * len(ids)
     return ClusterScore(
         case_id=case.case_id,
         axis=axis,
@@ -252,7 +259,8 @@ def cluster_score(
         dense_ari=adjusted_rand(truth, dense_c.assignment),
         sae_unassigned=unassigned,
         seconds=time.perf_counter() - start,
-        guided_ari=adjusted_rand(truth, guided_assign),
+        guided_ari=adjusted_rand(truth, guided["both"]),
+        guided_dense_ari=adjusted_rand(truth, guided["dense"]),
         classes=classes,
     )
 

@@ -21,18 +21,22 @@ MAX_LABEL_FILE_BYTES = 1 << 30
 """Most bytes (after decompression) read from one label file."""
 
 # Earlier sources win when choosing the label to show: an LLM label that was scored on held-out
-# examples beats a provider's label, which beats an LLM-free concept description, which beats the tokens a
-# latent fires on. Scored sources compete by score: a concept description that predicts where the latent
-# fires better than an LLM label does is shown instead of it.
-SOURCE_PRIORITY: tuple[str, ...] = ("llm", "neuronpedia", "provider", "concept", "top-tokens")
+# examples beats a provider's label, which beats an LLM-free concept description, which beats a surface-form
+# description (the kind of token and place it fires on: saescope.forms), which beats the tokens a latent
+# fires on. Scored sources compete by score: a concept description that predicts where the latent fires
+# better than an LLM label does is shown instead of it.
+SOURCE_PRIORITY: tuple[str, ...] = ("llm", "neuronpedia", "provider", "concept", "form", "top-tokens")
 CONCEPT_MIN_FIDELITY = 0.75
 """A concept description (``source="concept"``, score = held-out AUROC) is shown only from this fidelity."""
+FORM_MIN_SHARE = 0.75
+"""A surface-form description (``source="form"``, score = the share of the latent's strongest examples it
+describes) is shown only from this share."""
 
 
 class FeatureLabel(BaseModel):
     """One description of a latent and where it came from."""
 
-    source: str = Field(description="who made it: top-tokens, neuronpedia, provider, llm")
+    source: str = Field(description="who made it: top-tokens, form, concept, neuronpedia, provider, llm")
     text: str
     score: float | None = Field(default=None, description="detection score on held-out examples, if measured")
     model: str | None = Field(default=None, description="the model that wrote it, for LLM labels")
@@ -57,11 +61,13 @@ class LatentLabels(BaseModel):
 
     def best(self) -> str:
         """The label to show: highest-priority source, then highest score. Concept descriptions below
-        :data:`CONCEPT_MIN_FIDELITY` are never shown; one that scores higher than every LLM label wins."""
+        :data:`CONCEPT_MIN_FIDELITY` and form descriptions below :data:`FORM_MIN_SHARE` are never shown; a
+        concept description that scores higher than every LLM label wins."""
+        floor = {"concept": CONCEPT_MIN_FIDELITY, "form": FORM_MIN_SHARE}
         usable = [
             lab
             for lab in self.labels
-            if lab.source != "concept" or (lab.score is not None and lab.score >= CONCEPT_MIN_FIDELITY)
+            if lab.source not in floor or (lab.score is not None and lab.score >= floor[lab.source])
         ]
         if not usable:
             return f"latent {self.latent} (unlabelled)"

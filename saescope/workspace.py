@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from saescope.errors import InputError, MissingAssetError
+from saescope.forms import add_forms
 from saescope.labels import LabelBook, LatentLabels
 from saescope.paths import data_home
 from saescope.store.dataset import (
@@ -253,6 +254,7 @@ class Workspace:
                 extra = self.user_labels_path(sae.id)
                 if extra.is_file():
                     book.merge(LabelBook.load_jsonl(extra, sae.id, sae.d_sae).latents.values())
+                add_forms(book)  # surface forms read off the examples: cheap, so computed, not stored
                 self._labels[sae.id] = book
             return self._labels[sae.id]
 

@@ -5,6 +5,7 @@ a pandas frame aligned with its rows, and latent labels; outputs are pydantic mo
 """
 
 from saescope.analyses.cluster import (
+    GUIDE_LABEL_LATENTS,
     Cluster,
     Clustering,
     ClusterLatent,
@@ -14,6 +15,8 @@ from saescope.analyses.cluster import (
     cluster_dense,
     cluster_documents,
     cluster_guided,
+    combine_guides,
+    latent_guide,
 )
 from saescope.analyses.common import Labels, firing_correlations
 from saescope.analyses.correlations import (
@@ -86,6 +89,7 @@ from saescope.analyses.trend import Trend, TrendRow, latent_trends
 __all__ = [
     "CONTEXT_WEIGHT",
     "GUIDED_LATENTS",
+    "GUIDE_LABEL_LATENTS",
     "RESEARCH_LATENTS",
     "RESEARCH_TEMPERATURE",
     "RRF_K",
@@ -131,6 +135,7 @@ __all__ = [
     "cluster_dense",
     "cluster_documents",
     "cluster_guided",
+    "combine_guides",
     "combine_property_latents",
     "cosines",
     "cross_cooccurrence",
@@ -144,6 +149,7 @@ __all__ = [
     "fuse_rankings",
     "group_percentile",
     "latent_cooccurrence",
+    "latent_guide",
     "latent_metadata_association",
     "latent_summary",
     "latent_trends",

@@ -10,7 +10,7 @@ none of the selected latents fire are "unassigned" (cluster -1).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -309,6 +309,57 @@ def class_margins(scores: npt.ArrayLike) -> FloatArray:
     M -= M.mean(axis=0)
     sd = M.std(axis=0)
     return np.asarray(M / np.where(sd > 1e-12, sd, 1.0), dtype=np.float64)
+
+
+GUIDE_LABEL_LATENTS = 30
+"""Latents matched by description per class in the label guide (:func:`latent_guide`)."""
+
+
+def latent_guide(X: Any, latent_weights: Mapping[int, float]) -> FloatArray:
+    """Per document, the largest weight among the given latents that fire in it (0 where none fires).
+
+    With the weights a class description's similarity to each latent's description, this says how much a
+    document looks like the class through its best-matching latent. The maximum, not the sum: one latent
+    that is the class (a bulleted-list marker for "a bulleted list") is not drowned by the many weak
+    look-alikes that any description also matches.
+
+    Raises:
+        InputError: a latent out of range or a non-finite weight.
+    """
+    M = as_csr(X).tocsc()
+    n, d = M.shape
+    out = np.zeros(n, dtype=np.float64)
+    for j, w in latent_weights.items():
+        if not 0 <= int(j) < d:
+            raise InputError(f"latent {j} is out of range (0..{d - 1})")
+        if not np.isfinite(w):
+            raise InputError(f"latent {j} has a non-finite weight")
+        lo, hi = M.indptr[int(j)], M.indptr[int(j) + 1]
+        rows = M.indices[lo:hi][M.data[lo:hi] > 0]
+        out[rows] = np.maximum(out[rows], float(w))
+    return out
+
+
+def combine_guides(*scores: npt.ArrayLike) -> FloatArray:
+    """The sum of per-class score matrices (each ``n_docs x n_classes``), each column centred and scaled
+    first (a constant column adds 0), so that guides on different scales count alike.
+
+    Raises:
+        InputError: no matrix, shapes differ, or a value is not finite.
+    """
+    if not scores:
+        raise InputError("give at least one guide")
+    mats = [np.asarray(S, dtype=np.float64) for S in scores]
+    if any(S.ndim != 2 or S.shape != mats[0].shape for S in mats):
+        raise InputError(f"guides must share one 2-D shape, got {[S.shape for S in mats]}")
+    total = np.zeros_like(mats[0])
+    for S in mats:
+        if not np.all(np.isfinite(S)):
+            raise InputError("guide scores must be finite numbers")
+        C = S - S.mean(axis=0)
+        sd = C.std(axis=0)
+        total += C / np.where(sd > 1e-12, sd, 1.0)
+    return total
 
 
 def cluster_guided(

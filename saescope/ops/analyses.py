@@ -31,6 +31,7 @@ from saescope.ops.docsets import (
 )
 from saescope.ops.encoder import axis_scores, context_embeddings, dataset_vectors, encode, label_embeddings
 from saescope.ops.requests import (
+    ClassGuide,
     ClusterRequest,
     CorrelationsRequest,
     DiffRequest,
@@ -350,13 +351,14 @@ def cluster_resolved(
     axis: str | None = None,
     latents: Sequence[int] | None = None,
     classes: Sequence[str] | None = None,
+    guide: ClassGuide = "both",
     dense: bool = False,
     k: int | None = None,
     seed: int = 0,
 ) -> an.Clustering:
-    """Cluster resolved documents along an axis: its classes in words (guided by the documents' sentence-
-    embedding similarity to each class, :func:`saescope.analyses.cluster_guided`), an axis name and/or latent
-    ids (latents matched by label), or on dense sentence embeddings.
+    """Cluster resolved documents along an axis: its classes in words (guided by :func:`class_guide`,
+    :func:`saescope.analyses.cluster_guided`), an axis name and/or latent ids (latents matched by label), or
+    on dense sentence embeddings.
 
     Raises:
         InputError: neither classes, an axis nor latents for SAE clustering, or too few documents.
@@ -364,10 +366,9 @@ def cluster_resolved(
     if dense:
         return an.cluster_dense(dataset_vectors(ws, r.docset.dataset)[r.rows], doc_ids=r.doc_ids, k=k, seed=seed)
     if classes:
-        vectors = dataset_vectors(ws, r.docset.dataset)[r.rows]
         return an.cluster_guided(
             r.X,
-            vectors @ encode(list(classes)).T,
+            class_guide(ws, r, classes, guide),
             labels_for(ws, r.embedding),
             class_names=list(classes),
             doc_ids=r.doc_ids,
@@ -395,8 +396,42 @@ def cluster(ws: Workspace, req: ClusterRequest) -> an.Clustering:
     """
     r = resolve(ws, DocSet(req.dataset, req.where, req.sae), min_docs=4)
     return cluster_resolved(
-        ws, r, axis=req.axis, latents=req.latents, classes=req.classes, dense=req.dense, k=req.k, seed=req.seed
+        ws,
+        r,
+        axis=req.axis,
+        latents=req.latents,
+        classes=req.classes,
+        guide=req.guide,
+        dense=req.dense,
+        k=req.k,
+        seed=req.seed,
     )
+
+
+def class_guide(
+    ws: Workspace, r: Resolved, classes: Sequence[str], guide: ClassGuide = "both"
+) -> npt.NDArray[np.float64]:
+    """How much each resolved document looks like each class (``n_docs x n_classes``), to guide the choice
+    of latents. ``dense``: the cosine of the document's sentence embedding with the class description (it
+    knows what the words mean, but barely sees formatting). ``labels``: per class, the
+    :data:`~saescope.analyses.GUIDE_LABEL_LATENTS` latents whose descriptions and activating contexts match
+    the class best, and per document the best match among those that fire in it
+    (:func:`saescope.analyses.latent_guide`; surface-form descriptions such as "bulleted list item marker"
+    let it see layout). ``both``: the two, each standardised, added (one alone is returned as it is)."""
+    q = encode(list(classes))
+    parts = []
+    if guide in ("dense", "both"):
+        parts.append(dataset_vectors(ws, r.docset.dataset)[r.rows] @ q.T)
+    if guide in ("labels", "both"):
+        lv, cv = label_embeddings(ws, r.embedding), context_embeddings(ws, r.embedding)
+        cols = []
+        for v in q:
+            matched = an.select_property_latents(
+                lv, v, context_embeddings=cv, context_weight=an.CONTEXT_WEIGHT, top_n=an.GUIDE_LABEL_LATENTS
+            )
+            cols.append(an.latent_guide(r.X, matched.weights()))
+        parts.append(np.stack(cols, axis=1))
+    return np.asarray(parts[0], dtype=np.float64) if len(parts) == 1 else an.combine_guides(*parts)
 
 
 # --- retrieval --------------------------------------------------------------------------------------

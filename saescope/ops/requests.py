@@ -18,6 +18,7 @@ DiffMode = Literal["sets", "paired", "one_vs_many"]
 RankBy = Literal["effect", "z", "diff", "ratio", "p"]
 Direction = Literal["both", "a", "b"]
 IngestFormat = Literal["jsonl", "csv", "parquet", "txt"]
+ClassGuide = Literal["both", "dense", "labels"]
 
 DatasetArg = Annotated[str, Field(description="dataset name, as listed by list_datasets")]
 WhereArg = Annotated[
@@ -410,6 +411,15 @@ class ClusterRequest(FilteredRequest):
             "cluster is matched to the class it leans to; k defaults to the number of classes",
         ),
     ] = None
+    guide: Annotated[
+        ClassGuide,
+        Field(
+            description="with classes, what says how much each document looks like each class: 'both' (default) "
+            "adds the documents' sentence-embedding similarity to each class and the firing of the latents whose "
+            "descriptions match it (which sees formatting the sentence embedder misses); 'dense' or 'labels' "
+            "uses one alone"
+        ),
+    ] = "both"
     where: WhereArg = None
     k: Annotated[
         int | None,
@@ -430,6 +440,8 @@ class ClusterRequest(FilteredRequest):
             )
         if self.classes and (self.axis or self.latents or self.dense):
             raise InputError("classes choose their own latents: give classes alone, or axis/latents/dense instead")
+        if self.guide != "both" and not self.classes:
+            raise InputError("guide applies to clustering by classes: give classes too")
         if self.classes and any(not c.strip() for c in self.classes):
             raise InputError("a class is blank: describe each class in words")
         if self.classes and len({c.strip().lower() for c in self.classes}) < len(self.classes):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from saescope import analyses as an
 from saescope.analyses import (
     adjusted_rand,
     class_margins,
@@ -207,3 +208,29 @@ def test_cluster_guided_more_clusters_than_classes_and_bad_input() -> None:
         cluster_guided(few, np.column_stack([np.arange(10.0), -np.arange(10.0)]), None, k=3, min_count=1)
     with pytest.raises(InputError, match="finite"):
         firing_correlations(X, np.full((120, 1), np.nan))
+
+
+def test_latent_guide_is_the_best_weight_among_firing_latents() -> None:
+    X = sp.csr_matrix(np.array([[1.0, 0.0, 2.0], [0.0, 0.0, 0.0], [0.0, 3.0, 0.5], [0.0, 0.0, 1.0]]))
+    g = an.latent_guide(X, {0: 0.4, 1: 0.7, 2: 0.1})
+    np.testing.assert_array_equal(g, [0.4, 0.0, 0.7, 0.1])
+    np.testing.assert_array_equal(an.latent_guide(X, {}), np.zeros(4))
+    with pytest.raises(InputError, match="out of range"):
+        an.latent_guide(X, {3: 1.0})
+    with pytest.raises(InputError, match="non-finite"):
+        an.latent_guide(X, {0: float("nan")})
+
+
+def test_combine_guides_standardises_each_column_before_adding() -> None:
+    A = np.array([[1.0, 5.0], [2.0, 5.0], [3.0, 5.0]])
+    B = np.array([[10.0, 0.0], [30.0, 1.0], [20.0, 2.0]])
+    out = an.combine_guides(A, B)
+    z = np.array([-1.0, 0.0, 1.0]) * np.sqrt(1.5)
+    np.testing.assert_allclose(out[:, 0], z + np.array([-1.0, 1.0, 0.0]) * np.sqrt(1.5))
+    np.testing.assert_allclose(out[:, 1], z)  # A's constant column adds nothing
+    with pytest.raises(InputError, match="share one 2-D shape"):
+        an.combine_guides(A, B[:2])
+    with pytest.raises(InputError, match="at least one"):
+        an.combine_guides()
+    with pytest.raises(InputError, match="finite"):
+        an.combine_guides(A, np.full((3, 2), np.inf))

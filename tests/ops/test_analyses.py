@@ -8,9 +8,9 @@ import pytest
 from saescope import analyses as an
 from saescope import ops
 from saescope.errors import InputError
-from saescope.ops.analyses import cluster_resolved, rank_by_property, run_diff
+from saescope.ops.analyses import class_guide, cluster_resolved, rank_by_property, run_diff
 from saescope.ops.docsets import DocSet, resolve
-from saescope.ops.encoder import dataset_vectors, encode
+from saescope.ops.encoder import context_embeddings, dataset_vectors, encode, label_embeddings
 from saescope.ops.requests import ClusterRequest, CorrelationsRequest, DiffRequest, RetrieveRequest
 from tests.ops.helpers import fires, matrix, meta, rows_where
 from tests.server.shared import Data
@@ -311,7 +311,7 @@ def test_cluster_on_an_axis_in_words_uses_the_matching_latent(data: Data) -> Non
 
 def test_cluster_by_classes_is_guided_by_the_documents_similarity_to_each_class(data: Data) -> None:
     classes = ["a plot summary of a film", "an opinion about a film"]
-    res = ops.cluster(data.ws, ClusterRequest.build(dataset="reviews", classes=classes))
+    res = ops.cluster(data.ws, ClusterRequest.build(dataset="reviews", classes=classes, guide="dense"))
     assert res.k == 2 and res.k_chosen_by == "given" and len(res.assignment) == 48 and len(res.placed) == 48
     assert sorted(c.axis_class or "" for c in res.clusters) == sorted(classes)
     # the features are the latents whose firing correlates with a class's margin, recomputed here
@@ -327,12 +327,57 @@ def test_cluster_by_classes_is_guided_by_the_documents_similarity_to_each_class(
     assert three.k == 3 and three.n_docs == 24
     with pytest.raises(InputError, match="alone"):
         ClusterRequest.build(dataset="reviews", classes=classes, axis="tone")
+    with pytest.raises(InputError, match="give classes too"):
+        ClusterRequest.build(dataset="reviews", axis="tone", guide="labels")
     with pytest.raises(InputError, match="differ"):
         ClusterRequest.build(dataset="reviews", classes=["Plot", "plot "])
     with pytest.raises(InputError, match="blank"):
         ClusterRequest.build(dataset="reviews", classes=["plot", "  "])
     with pytest.raises(InputError):
         ClusterRequest.build(dataset="reviews", classes=["only one"])
+
+
+def test_the_default_guide_adds_the_label_matched_latents_to_the_dense_similarity(data: Data) -> None:
+    classes = ["praise", "a plot summary of a film"]
+    r = resolve(data.ws, DocSet("reviews"))
+    res = ops.cluster(data.ws, ClusterRequest.build(dataset="reviews", classes=classes))
+    assert ClusterRequest.build(dataset="reviews", classes=classes).guide == "both"
+    # the guide recomputed: per class, each document's best-matching firing latent among the 30 whose
+    # descriptions match the class, next to the dense cosine; both standardised and added
+    M = matrix(data)
+    lv, cv = label_embeddings(data.ws, r.embedding), context_embeddings(data.ws, r.embedding)
+    label_cols = []
+    for q in encode(classes):
+        matched = an.select_property_latents(lv, q, context_embeddings=cv, context_weight=an.CONTEXT_WEIGHT, top_n=30)
+        col = np.zeros(M.shape[0])
+        for p in matched.latents:
+            col = np.where(M[:, p.latent].toarray().ravel() > 0, np.maximum(col, p.weight), col)
+        label_cols.append(col)
+    L = np.stack(label_cols, axis=1)
+    D = dataset_vectors(data.ws, "reviews") @ encode(classes).T
+
+    def z(S: np.ndarray) -> np.ndarray:
+        C = S - S.mean(axis=0)
+        return C / np.where(C.std(axis=0) > 1e-12, C.std(axis=0), 1.0)
+
+    np.testing.assert_allclose(class_guide(data.ws, r, classes), z(D) + z(L), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(class_guide(data.ws, r, classes, "labels"), L, rtol=1e-4, atol=1e-5)
+    corr = an.firing_correlations(M, an.class_margins(z(D) + z(L)))
+    assert res.selected_latents
+    for s in res.selected_latents:
+        assert s.relevance == pytest.approx(corr[s.latent].max()) and s.relevance > 0
+    # the latent labelled "praise" is the praise class's best match: where it fires, the guide is its weight
+    praise = next(k for k, v in data.labelled.items() if v == "praise")
+    best = max(
+        an.select_property_latents(
+            lv, encode(["praise"])[0], context_embeddings=cv, context_weight=an.CONTEXT_WEIGHT, top_n=30
+        ).latents,
+        key=lambda p: p.weight,
+    )
+    assert best.latent == praise
+    assert np.all(L[M[:, praise].toarray().ravel() > 0, 0] == pytest.approx(best.weight))
+    labels_only = ops.cluster(data.ws, ClusterRequest.build(dataset="reviews", classes=classes, guide="labels"))
+    assert labels_only.k == 2 and len(labels_only.placed) == 48
 
 
 def test_correlations_across_two_document_sets_count_matched_rows(data: Data) -> None:
