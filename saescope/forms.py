@@ -9,8 +9,9 @@ see formatting at all (a sentence embedder barely changes when prose becomes a l
 
 Each :data:`FORMS` entry is a description and a rule on the marked token of an example (``«token»`` in
 :class:`saescope.labels.LatentExample`) and the text to its left. A latent's form is the rule that holds on
-the largest share of its examples; that share is the label's score, and the label is shown only from
-:data:`FORM_MIN_SHARE`, with at least :data:`FORM_MIN_EXAMPLES` examples. The label keeps the latent's top
+the largest share of half its examples; its share of the other half is the label's score (held out), and
+the label is kept only when both reach :data:`FORM_MIN_SHARE`, with at least :data:`FORM_MIN_EXAMPLES`
+examples. The label keeps the latent's top
 tokens beside the description. Deterministic, LLM-free, and computed when a label book is loaded, for any
 SAE whose labels carry examples.
 """
@@ -114,15 +115,20 @@ def form_shares(examples: Sequence[LatentExample]) -> list[tuple[Form, float]]:
 def describe_form(
     examples: Sequence[LatentExample], top_tokens: Sequence[tuple[str, int]] = (), context: str = ""
 ) -> FeatureLabel | None:
-    """The ``form`` label of a latent from its strongest examples, or ``None`` when no form holds on at
-    least :data:`FORM_MIN_SHARE` of at least :data:`FORM_MIN_EXAMPLES` marked examples. The first form
-    wins a tie (the list runs from structure to single characters). The text names the tokens too, and
-    ``context`` (the words around the examples, which tell apart latents of one form) when given."""
+    """The ``form`` label of a latent from its strongest examples, or ``None`` when it has fewer than
+    :data:`FORM_MIN_EXAMPLES` marked examples or no form reaches :data:`FORM_MIN_SHARE`.
+
+    Held out: the form is chosen on every other example (the 1st, 3rd, ...; the first form wins a tie, the
+    list running from structure to single characters) and scored on the rest, so the score is not the
+    share the choice was made on. The text names the tokens too, and ``context`` (the words around the
+    examples, which tell apart latents of one form) when given."""
     marked = [e for e in examples if split_example(e.text) is not None]
     if len(marked) < FORM_MIN_EXAMPLES:
         return None
-    form, share = max(form_shares(marked), key=lambda fs: fs[1])  # max keeps the first of equals
-    if share < FORM_MIN_SHARE:
+    fit, held = marked[0::2], marked[1::2]
+    form, fit_share = max(form_shares(fit), key=lambda fs: fs[1])  # max keeps the first of equals
+    share = dict((f.description, s) for f, s in form_shares(held))[form.description]
+    if fit_share < FORM_MIN_SHARE or share < FORM_MIN_SHARE:
         return None
     tokens = ", ".join(repr(t) for t in list(dict.fromkeys(t.strip() or t for t, _ in top_tokens))[:3])
     text = f"{form.description} ({tokens})" if tokens else form.description

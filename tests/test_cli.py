@@ -84,7 +84,15 @@ def test_killed_or_interrupted_embed_resumes_byte_identical(tmp_path: Path, rand
     int_root = homes[2] / "datasets" / "docs" / "embeddings"
     with (tmp_path / "stderr.txt").open("w") as err:
         env_int = {**os.environ, "SAESCOPE_HOME": str(homes[2])}
-        proc = subprocess.Popen([*BIN, *args], env=env_int, stdout=subprocess.DEVNULL, stderr=err)
+        # a runner started in the background (nohup, `&`) ignores SIGINT and its children inherit that, so
+        # the child gets the default disposition back, as a terminal's Ctrl-C would find it
+        proc = subprocess.Popen(
+            [*BIN, *args],
+            env=env_int,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         while time.time() < deadline and len(list(int_root.rglob("shard-*.safetensors"))) < 3:
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)

@@ -42,11 +42,13 @@ def test_research_recipe_recovers_the_axis_its_features_follow() -> None:
 
 
 def test_report_states_means_and_the_target() -> None:
-    s = axes.AxisScore("style", ["formal", "casual"], 0.6, 0.4, 20, 3, 0.0, 40, 5, 0.3, 0.9, 80, 2)
-    t = axes.AxisScore("layout", ["prose", "bullets"], 0.0, 0.2, 20, 3, 0.0, 40, 5, 0.0, 0.1, 80, 0)
+    s = axes.AxisScore("style", ["formal", "casual"], 0.6, 0.4, 20, 3, 0.0, 40, 5, 0.3, 0.9, 80, 2, 0.8, 0.1)
+    t = axes.AxisScore("layout", ["prose", "bullets"], 0.0, 0.2, 20, 3, 0.0, 40, 5, 0.0, 0.1, 80, 0, 0.0, 0.3)
     text = axes.render([s, t], "python -m evals.axes", 400, 1.0)
-    assert "| style | formal, casual | 0.60 | **0.90** (80, 2) | 0.40 (20, 3) | 0.00 (40, 5) | 0.30 |" in text
-    assert "| **mean** | | 0.30 | **0.50** | 0.30 | 0.00 | 0.15 |" in text and "Dense's dominant axis: style" in text
+    row = "| style | formal, casual | 0.60 | **0.90** (80, 2) | 0.80 | 0.10 | 0.40 (20, 3) | 0.00 (40, 5) | 0.30 |"
+    assert row in text
+    assert "| **mean** | | 0.30 | **0.50** | 0.40 | 0.20 | 0.30 | 0.00 | 0.15 |" in text
+    assert "Dense's dominant axis: style" in text
     assert ">= 2x dense's (0.60)" in text
     assert "mean 0.50 = 1.67x dense's (misses the 2x target); above dense on 1 of the 1 other axes (layout)" in text
     real = axes.render_real([t], "2 answers")
