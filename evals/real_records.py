@@ -133,7 +133,7 @@ class RetrievalRecord(BaseModel):
         default=None, description="hybrid: sae (and, since sae-guided exists, sae-guided) and dense fused by RRF"
     )
     guided_ap: float | None = Field(
-        default=None, description="sae-guided: latents whose firing correlates with the dense similarity"
+        default=None, description="sae-guided: latents whose firing correlates with the dense + label guide"
     )
     sae_ranked: int = Field(description="documents the SAE scored above zero (the rest follow in random order)")
     sae_latents: list[str]

@@ -428,8 +428,8 @@ def render(run: RealRun) -> str:
             f"Each detector's query ranks all {rr[0].n_docs} answers; relevant: the answers where the detector fires. "
             "All methods through `ops.analyses.rank_by_property`: sae-research (the 100 latents whose labels match "
             "the query, rank-weighted, p90-normalised: arXiv 2512.10092), sae (latents matched on labels and "
-            "activating contexts), sae-guided (the 100 latents whose firing correlates best with the dense "
-            "similarity to the query), hybrid (sae, sae-guided and dense fused by reciprocal rank, k=60; before "
+            "activating contexts), sae-guided (the 100 latents whose firing correlates best with a guide: "
+            "each document's dense similarity to the query plus its best-matching latent by description), hybrid (sae, sae-guided and dense fused by reciprocal rank, k=60; before "
             "sae-guided existed, sae and dense), dense (MiniLM cosine of "
             "the dataset's cached vectors; MiniLM reads only the first 256 tokens of an answer). Documents an SAE "
             "method does not score follow in a seeded random order.",

@@ -440,8 +440,10 @@ def render(run: RunResults, plots: Sequence[str]) -> str:
             "",
             "Each planted property's query ranks A∪B of its 25% case (relevant: the planted documents). "
             "sae-research: the 100 latents whose labels match the query, rank-weighted, p90-normalised (arXiv "
-            "2512.10092); sae: latents matched on labels and activating contexts; hybrid: sae and dense fused by "
-            "reciprocal rank (k=60); dense: MiniLM cosine. All through `ops.analyses.rank_by_property`.",
+            "2512.10092); sae: latents matched on labels and activating contexts; sae-guided: the 100 latents "
+            "whose firing correlates best with a guide (each document's dense similarity to the query plus its "
+            "best-matching latent by description); hybrid: sae, sae-guided and dense fused by reciprocal rank "
+            "(k=60); dense: MiniLM cosine. All through `ops.analyses.rank_by_property`.",
             "",
             retrieval_headline(run.retrieval) + ".",
             "",

@@ -2,8 +2,8 @@
 
 Retrieval: each planted property, phrased as a query, ranks A∪B of one planted case; the planted
 documents are the relevant ones. Five methods (:data:`METHODS`): the research recipe (``sae-research``),
-saescope's label-and-context matching (``sae``), latents whose firing correlates with the dense similarity
-(``sae-guided``), ``sae``, ``sae-guided`` and dense fused by reciprocal rank (``hybrid``), and dense MiniLM
+saescope's label-and-context matching (``sae``), latents whose firing correlates with a guide (dense
+similarity plus the best-matching latent by description: ``sae-guided``), ``sae``, ``sae-guided`` and dense fused by reciprocal rank (``hybrid``), and dense MiniLM
 cosine. An SAE method ranks only documents where a chosen latent fires;
 the rest follow in a seeded random order (a random tie-break, not the row order, which would put the
 planted documents last). Clustering: documents are split in two along an axis (SAE: latents whose
@@ -63,7 +63,7 @@ class RetrievalScore(BaseModel):
     )
     hybrid_ndcg10: float | None = None
     guided_ap: float | None = Field(
-        default=None, description="sae-guided: latents whose firing correlates with the dense similarity"
+        default=None, description="sae-guided: latents whose firing correlates with the dense + label guide"
     )
     guided_ndcg10: float | None = None
     sae_ranked: int = Field(description="documents the SAE scored above zero (the rest are in random order)")

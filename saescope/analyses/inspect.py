@@ -40,8 +40,8 @@ class LatentMatch(BaseModel):
     similarity: float | None = Field(description="cosine of label and query embeddings, when given")
     guide_correlation: float | None = Field(
         default=None,
-        description="guided search: correlation of the latent's firing with the documents' dense similarity to the "
-        "query (the ranking key then)",
+        description="guided search: correlation of the latent's firing with the per-document guide of the query "
+        "(dense similarity plus the best-matching latent by description; the ranking key then)",
     )
 
 
@@ -54,7 +54,7 @@ class LatentMatches(BaseModel):
     method: Literal["labels", "guided"] = Field(
         default="labels",
         description="labels: the query matched to latent labels; guided: latents whose firing over the dataset "
-        "follows the documents' dense similarity to the query",
+        "follows how much each document looks like the query",
     )
 
     def to_text(self) -> str:

@@ -52,7 +52,7 @@ SAE_TEMPERATURE = 1.0
 CONTEXT_WEIGHT = 0.3
 """Share of the activating-context similarity in a latent's match with the query (the rest: its label)."""
 GUIDED_LATENTS = 100
-"""Latents of the ``sae-guided`` method (those whose firing correlates best with the dense similarity to the
+"""Latents of the ``sae-guided`` method (those whose firing correlates best with a per-document guide of the
 query); chosen among 10, 30 and 100 on the real-response detectors, the planted properties held out."""
 
 
@@ -114,8 +114,8 @@ class PropertyLatent(BaseModel):
     lift: float | None = Field(description="firing frequency in the positive examples / in the corpus (smoothed)")
     guide_correlation: float | None = Field(
         default=None,
-        description="for sae-guided: correlation of the latent's firing with the documents' dense similarity to the "
-        "query",
+        description="for sae-guided: correlation of the latent's firing with the per-document guide of the query "
+        "(dense similarity plus the best-matching latent by description)",
     )
 
 

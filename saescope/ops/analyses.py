@@ -98,7 +98,7 @@ class Retrieval(BaseModel):
         if self.latents.latents:
             parts.append(self.latents.to_text())
         if self.guided_latents is not None and self.guided_latents.latents:
-            parts += ["Guided by the dense similarity:", self.guided_latents.to_text()]
+            parts += ["Guided by how documents look like the query:", self.guided_latents.to_text()]
         parts += ["Ranking:", self.ranking.to_text()]
         if self.dense_ranking is not None:
             parts += ["Dense baseline (MiniLM cosine):", self.dense_ranking.to_text()]
@@ -411,21 +411,30 @@ def cluster(ws: Workspace, req: ClusterRequest) -> an.Clustering:
 def class_guide(
     ws: Workspace, r: Resolved, classes: Sequence[str], guide: ClassGuide = "both"
 ) -> npt.NDArray[np.float64]:
-    """How much each resolved document looks like each class (``n_docs x n_classes``), to guide the choice
-    of latents. ``dense``: the cosine of the document's sentence embedding with the class description (it
-    knows what the words mean, but barely sees formatting). ``labels``: per class, the
-    :data:`~saescope.analyses.GUIDE_LABEL_LATENTS` latents whose descriptions and activating contexts match
-    the class best, and per document the best match among those that fire in it
-    (:func:`saescope.analyses.latent_guide`; surface-form descriptions such as "bulleted list item marker"
-    let it see layout). ``both``: the two, each standardised, added (one alone is returned as it is)."""
-    q = encode(list(classes))
+    """How much each resolved document looks like each class (``n_docs x n_classes``): :func:`words_guide`
+    of the class descriptions."""
+    return words_guide(ws, r, encode(list(classes)), guide)
+
+
+def words_guide(
+    ws: Workspace, r: Resolved, queries: npt.NDArray[np.float32], guide: ClassGuide = "both"
+) -> npt.NDArray[np.float64]:
+    """How much each resolved document looks like each of some words (``queries``: their sentence
+    embeddings, one row each), to guide the choice of latents; ``n_docs x len(queries)``.
+
+    ``dense``: the cosine of the document's sentence embedding with the words (it knows what the words mean,
+    but barely sees formatting). ``labels``: the :data:`~saescope.analyses.GUIDE_LABEL_LATENTS` latents whose
+    descriptions and activating contexts match the words best, and per document the best match among those
+    that fire in it (:func:`saescope.analyses.latent_guide`; surface-form descriptions such as "bulleted list
+    item marker" let it see layout). ``both``: the two, each standardised, added (one alone is returned as
+    it is)."""
     parts = []
     if guide in ("dense", "both"):
-        parts.append(dataset_vectors(ws, r.docset.dataset)[r.rows] @ q.T)
+        parts.append(dataset_vectors(ws, r.docset.dataset)[r.rows] @ queries.T)
     if guide in ("labels", "both"):
         lv, cv = label_embeddings(ws, r.embedding), context_embeddings(ws, r.embedding)
         cols = []
-        for v in q:
+        for v in queries:
             matched = an.select_property_latents(
                 lv, v, context_embeddings=cv, context_weight=an.CONTEXT_WEIGHT, top_n=an.GUIDE_LABEL_LATENTS
             )
@@ -454,7 +463,7 @@ def rank_by_property(
     rank, activations divided by each latent's 90th percentile (arXiv 2512.10092). ``sae``: latents matched on
     their labels and activating contexts, plus (given ``positives``) the latents most enriched in the examples,
     each side weighing half; with no query, the examples' latents alone. ``sae-guided``: the ``n_latents``
-    (default 100) latents whose firing correlates best with the documents' dense similarity to the query, each
+    (default 100) latents whose firing correlates best with :func:`words_guide` of the query, each
     weighted by its correlation (plus, given ``positives``, the examples' latents). ``hybrid``: the ``sae`` and
     ``sae-guided`` rankings and the dense ranking fused by reciprocal rank (``positives`` refine the ``sae``
     ranking only). ``dense``: MiniLM cosine of each document with the query (the dataset's cached vectors).
@@ -486,7 +495,7 @@ def rank_by_property(
         try:
             guided = an.select_latents_guided(
                 r.X,
-                an.dense_scores(vectors, q),
+                words_guide(ws, r, q[None, :])[:, 0],
                 top_n=n_latents or an.GUIDED_LATENTS,
                 labels=labels_for(ws, r.embedding),
             )

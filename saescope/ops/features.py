@@ -16,8 +16,9 @@ from pydantic import BaseModel, Field
 from saescope import analyses as an
 from saescope.analyses.common import check_latent, render_table
 from saescope.labels import LabelBook
+from saescope.ops.analyses import words_guide
 from saescope.ops.docsets import DocSet, labels_for, resolve
-from saescope.ops.encoder import dataset_vectors, encode, label_embeddings
+from saescope.ops.encoder import encode, label_embeddings
 from saescope.ops.requests import ExplainRequest, FeatureRequest, SearchFeaturesRequest, TopFeaturesRequest
 from saescope.store.dataset import Embedding
 from saescope.workspace import Workspace
@@ -94,7 +95,9 @@ def search_features(ws: Workspace, req: SearchFeaturesRequest) -> an.LatentMatch
     """Latents whose labels match the query (words, and label-embedding similarity when ``semantic``).
 
     With ``guided``, the latents instead come from :func:`saescope.analyses.select_latents_guided`: those whose
-    firing over the dataset correlates best with each document's dense similarity to the query.
+    firing over the dataset correlates best with how much each document looks like the query
+    (:func:`saescope.ops.analyses.words_guide`: its dense similarity plus the best-matching latent by
+    description that fires in it).
 
     Raises:
         InputError: guided, and no latent's firing follows the query.
@@ -118,9 +121,7 @@ def search_features(ws: Workspace, req: SearchFeaturesRequest) -> an.LatentMatch
 def _guided_search(ws: Workspace, req: SearchFeaturesRequest, emb: Embedding, book: LabelBook) -> an.LatentMatches:
     r = resolve(ws, DocSet(req.dataset, None, req.sae))
     q = encode([req.query])[0]
-    chosen = an.select_latents_guided(
-        r.X, an.dense_scores(dataset_vectors(ws, req.dataset)[r.rows], q), top_n=req.top_k, labels=book
-    )
+    chosen = an.select_latents_guided(r.X, words_guide(ws, r, q[None, :])[:, 0], top_n=req.top_k, labels=book)
     lexical = {m.latent: m.lexical for m in an.search_latents(book, req.query, top_k=emb.manifest.d_sae).matches}
     return an.LatentMatches(
         query=req.query,

@@ -460,8 +460,8 @@ class RetrieveRequest(FilteredRequest):
         RetrievalMethod,
         Field(
             description="sae: latents whose labels and activating contexts match the query (refined by positives); "
-            "sae-guided: the 100 latents whose firing correlates best with the documents' sentence-embedding "
-            "similarity to the query; sae-research: the 100 latents whose labels match best, weighted by rank "
+            "sae-guided: the 100 latents whose firing correlates best with how much each document looks like the "
+            "query (its sentence-embedding similarity plus its best-matching latent by description); sae-research: the 100 latents whose labels match best, weighted by rank "
             "(arXiv 2512.10092); hybrid: the sae, sae-guided and dense rankings fused by reciprocal rank (k=60); "
             "dense: sentence-embedding cosine"
         ),
@@ -575,9 +575,10 @@ class SearchFeaturesRequest(Request):
     guided: Annotated[
         bool,
         Field(
-            description="rank latents by how their firing over the dataset follows each document's sentence-"
-            "embedding similarity to the query, instead of by their labels: finds latents whose labels name tokens, "
-            "not the concept (reads the dataset's matrix and dense vectors)"
+            description="rank latents by how their firing over the dataset follows how much each document looks "
+            "like the query (its sentence-embedding similarity plus its best-matching latent by description), "
+            "instead of by their labels: finds latents whose labels name tokens, not the concept (reads the "
+            "dataset's matrix and dense vectors)"
         ),
     ] = False
     sae: SaeArg = None

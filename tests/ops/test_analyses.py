@@ -227,9 +227,12 @@ def test_retrieve_research_recipe_hybrid_and_dense(data: Data) -> None:
         d.doc_id for d in an.rank_dense(vectors, q, top_k=48, doc_ids=r.doc_ids).docs
     ]
 
-    # sae-guided: the latents whose firing correlates best with the dense cosine, weighted by that correlation
+    # sae-guided: the latents whose firing correlates best with the guide (the dense cosine plus the best
+    # label-matched latent that fires, as clustering by classes uses), weighted by that correlation
     guided = rank_by_property(data.ws, r, "praise", method="sae-guided", n_latents=5, top_k=48)
-    corr = an.firing_correlations(M, (vectors @ q)[:, None])[:, 0]
+    guide = class_guide(data.ws, r, ["praise"])
+    assert guide.shape == (48, 1)
+    corr = an.firing_correlations(M, guide)[:, 0]
     corr[np.asarray((M > 0).sum(axis=0)).ravel() < 2] = 0.0
     top5 = sorted(range(len(corr)), key=lambda j: (-corr[j], j))[:5]
     assert [p.latent for p in guided.latents.latents] == top5
@@ -253,7 +256,7 @@ def test_retrieve_research_recipe_hybrid_and_dense(data: Data) -> None:
     }
     assert [d.row for d in hybrid.ranking.docs] == sorted(fused, key=lambda row: (-fused[row], row))
     text = hybrid.to_text()
-    assert "fusion" in text and "Dense baseline" in text and "Guided by the dense similarity" in text
+    assert "fusion" in text and "Dense baseline" in text and "Guided by how documents look like the query" in text
     with pytest.raises(InputError, match="needs a query"):
         rank_by_property(data.ws, r, "", method="sae-guided", positives=[str(r.doc_ids[0])])
 

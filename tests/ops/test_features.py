@@ -10,7 +10,8 @@ import pytest
 from saescope import analyses as an
 from saescope import ops
 from saescope.errors import InputError, NotFoundError
-from saescope.ops.encoder import dataset_vectors, encode
+from saescope.ops.analyses import class_guide
+from saescope.ops.docsets import DocSet, resolve
 from saescope.ops.requests import ExplainRequest, FeatureRequest, SearchFeaturesRequest, TopFeaturesRequest
 from tests.ops.helpers import matrix, meta
 from tests.server.shared import Data
@@ -78,8 +79,9 @@ def test_guided_search_ranks_latents_by_how_their_firing_follows_the_query(data:
     found = ops.search_features(data.ws, req)
     assert found.method == "guided" and len(found.matches) == 5
     M = matrix(data)
-    cos = an.dense_scores(dataset_vectors(data.ws, "reviews"), encode(["a summary of a film's plot"])[0])
-    corr = an.firing_correlations(M, cos[:, None])[:, 0]
+    r = resolve(data.ws, DocSet("reviews"))
+    guide = class_guide(data.ws, r, ["a summary of a film's plot"])  # dense cosine + best label-matched latent
+    corr = an.firing_correlations(M, guide)[:, 0]
     corr[np.asarray((M > 0).sum(axis=0)).ravel() < 2] = 0.0
     want = sorted(range(len(corr)), key=lambda j: (-corr[j], j))[:5]
     assert [m.latent for m in found.matches] == want
