@@ -153,23 +153,36 @@ def group_trend_counts(
 
 
 def cooccurrence_counts(
-    shards: ShardStream, latents: npt.ArrayLike, d_sae: int, rows: npt.ArrayLike | None = None
+    shards: ShardStream,
+    latents: npt.ArrayLike,
+    d_sae: int,
+    rows: npt.ArrayLike | None = None,
+    *,
+    with_latent: int | None = None,
 ) -> sp.csr_matrix:
     """Documents in which each pair of ``latents`` fires together: an ``m x m`` upper-triangular CSR (int64,
     diagonal = each latent's own count), position ``i`` standing for ``latents[i]`` (ascending, unique), over
-    ``rows`` of the embedding (all rows when None).
+    ``rows`` of the embedding (all rows when None). With ``with_latent`` (one of ``latents``), only the pairs it
+    is in are counted: its row and column of the matrix, the rest left empty.
 
-    Memory: one shard plus the pair counts (at most ``m * (m + 1) / 2`` entries).
+    Memory: one shard plus the pair counts (at most ``m * (m + 1) / 2`` entries; ``m`` with ``with_latent``).
 
     Raises:
-        InputError: ``latents`` are not ascending and unique within ``0..d_sae-1``, or the shards are out of order.
+        InputError: ``latents`` are not ascending and unique within ``0..d_sae-1``, ``with_latent`` is not one
+            of them, or the shards are out of order.
     """
     cols = np.asarray(latents, dtype=np.int64)
     if cols.ndim != 1 or (len(cols) and (cols[0] < 0 or cols[-1] >= d_sae or (np.diff(cols) <= 0).any())):
         raise InputError(f"latents must be ascending, unique and in 0..{d_sae - 1}")
     m = len(cols)
+    pos = None
+    if with_latent is not None:
+        pos = int(np.searchsorted(cols, with_latent))
+        if pos >= m or cols[pos] != with_latent:
+            raise InputError(f"with_latent {with_latent} is not one of the latents counted")
     chosen = None if rows is None else _slices(_check_rows(rows, "rows"))[0]
     total = sp.csr_matrix((m, m), dtype=np.int64)
+    together = np.zeros(m, dtype=np.int64)
     n_rows = 0
     for lo, hi, M in _shards(shards, d_sae):
         n_rows = hi
@@ -177,8 +190,16 @@ def cooccurrence_counts(
             a, b = np.searchsorted(chosen, [lo, hi])
             M = M[chosen[a:b] - lo]
         B = binarize(M)[:, cols].astype(np.int64)
-        total = total + sp.triu(B.T @ B, format="csr")
+        if pos is None:
+            total = total + sp.triu(B.T @ B, format="csr")
+        else:
+            together += np.asarray(B[B[:, pos].nonzero()[0]].sum(axis=0)).ravel()
     if chosen is not None:
         _check_covered(chosen, n_rows, "rows")
+    if pos is not None:  # the latent's row and column, kept upper-triangular
+        others = np.flatnonzero(together)
+        r = np.where(others <= pos, others, pos)
+        c = np.where(others <= pos, pos, others)
+        total = sp.csr_matrix((together[others], (r, c)), shape=(m, m), dtype=np.int64)
     total.sum_duplicates()
     return total

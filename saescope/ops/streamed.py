@@ -220,7 +220,7 @@ def latent_cooccurrence(
     active = np.flatnonzero(counts >= min_cooc).astype(np.int64)
     pairs: tuple[IntArray, IntArray, IntArray] = (np.zeros(0, np.int64),) * 3
     if len(active) >= 2 and (latent is None or latent in set(active.tolist())):
-        C = streamed.cooccurrence_counts(_shards(r), active, d, r.rows)
+        C = streamed.cooccurrence_counts(_shards(r), active, d, r.rows, with_latent=latent)
         pairs = cooccurrence_pairs(C, active, min_cooc, latent)
     return cooccurrence_from_counts(
         len(r.rows),

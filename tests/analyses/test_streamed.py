@@ -166,6 +166,16 @@ def test_streamed_cooccurrence_equals_in_memory(emb: Embedding, latent: int | No
     active = np.flatnonzero(counts >= 4)
     C = streamed.cooccurrence_counts(_shards(emb), active, D_SAE, rows=rows)
     assert np.array_equal(C.diagonal(), counts[active])
+    if latent is not None:  # counting only the latent's pairs gives the same pairs, in O(m) memory
+        only = streamed.cooccurrence_counts(_shards(emb), active, D_SAE, rows=rows, with_latent=latent)
+        i = int(np.searchsorted(active, latent))
+        dense, full = only.toarray(), C.toarray()
+        assert np.array_equal(dense[i, :], full[i, :]) and np.array_equal(dense[:, i], full[:, i])
+        assert dense.sum() == full[i, :].sum() + full[:, i].sum() - full[i, i]
+        pairs_only, pairs_full = cooccurrence_pairs(only, active, 4, latent), cooccurrence_pairs(C, active, 4, latent)
+        assert all(np.array_equal(x, y) for x, y in zip(pairs_only, pairs_full, strict=True))
+        with pytest.raises(InputError, match="not one of the latents"):
+            streamed.cooccurrence_counts(_shards(emb), active, D_SAE, with_latent=int(active[0]) + D_SAE)
     got = cooccurrence_from_counts(
         int(n), counts, cooccurrence_pairs(C, active, 4, latent), None, min_cooc=4, top_k=30, latent=latent
     )
