@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -42,6 +43,9 @@ DEFAULT_ADDRESS = "default"
 RAY_MISSING = "Ray is not installed: `pip install 'saescope[ray]'` (on the driver and on every node of the cluster)"
 _ACTOR_CLASS = "ShardEmbedder"
 _ALIVE_EVERY_S = 2.0
+PROBE_TIMEOUT_S = 5.0
+"""How long a ``host:port`` address gets to accept a TCP connection before ``connect`` gives up on it (Ray's
+own client waits minutes on an address where nothing listens)."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,8 @@ def connect(address: str) -> ModuleType:
     if ray.is_initialized():
         return ray
     target = None if address == DEFAULT_ADDRESS else address
+    if target is not None and target not in ("auto", "local"):
+        probe_address(target)
     try:
         # Workers' logs stay in Ray's session folder (/tmp/ray/session_latest/logs): the terminal keeps
         # saescope's progress line, and a worker's error still comes back as the exception it raised.
@@ -108,6 +114,30 @@ def connect(address: str) -> ModuleType:
             "machine belongs to, or --ray alone to start a local one"
         ) from exc
     return ray
+
+
+def probe_address(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Check that something accepts a TCP connection at a ``host:port`` or ``ray://host:port`` address.
+
+    Raises:
+        InputError: the address has no port, or nothing answers within ``timeout_s``.
+    """
+    hostport = address.removeprefix("ray://").strip()
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(
+            f"a Ray address is host:port (the head's GCS, usually host:6379) or ray://host:port (Ray Client, "
+            f"usually 10001), 'auto' or --ray alone; got {clip(address)!r}"
+        )
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise InputError(
+            f"nothing answers at {clip(address)!r} ({type(exc).__name__}: {clip(str(exc), 200)}, after at most "
+            f"{timeout_s:g} s): start the cluster's head there (ray start --head), check the host and port, or "
+            "run --ray alone for a local cluster"
+        ) from exc
 
 
 @dataclass(frozen=True)

@@ -168,6 +168,54 @@ def test_ray_settings_are_checked() -> None:
     assert got == RaySettings(address="auto", gpus_per_actor=1)
 
 
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_bad_address_is_refused_at_once_not_after_rays_timeout() -> None:
+    """Ray's own client waits minutes where nothing listens (over 200 s here); the probe answers in seconds."""
+    import socket
+
+    from saescope.distributed import probe_address
+    from saescope.errors import InputError
+
+    port = _closed_port()
+    start = time.perf_counter()
+    with pytest.raises(InputError, match=r"nothing answers at '127\.0\.0\.1:\d+'.*ray start --head"):
+        probe_address(f"127.0.0.1:{port}")
+    with pytest.raises(InputError, match="nothing answers at 'ray://127"):
+        probe_address(f"ray://127.0.0.1:{port}")
+    assert time.perf_counter() - start < 60  # a refused connection, not a timeout (generous for a busy CI)
+    for bad in ("head", "head:", ":6379", "head:port", "head:0", "head:70000"):
+        with pytest.raises(InputError, match="a Ray address is host:port"):
+            probe_address(bad)
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        probe_address(f"127.0.0.1:{listening.getsockname()[1]}")  # something answers: no error
+
+
+def test_the_cli_refuses_a_bad_ray_address_with_a_message(tmp_path: Path) -> None:
+    """The whole CLI in a fresh process (not connected to Ray): exit 2 and the message, no traceback."""
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"id": "a", "text": "one document"}\n{"id": "b", "text": "another"}\n')
+    env = {**os.environ, "SAESCOPE_HOME": str(tmp_path / "home")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "saescope.cli", *args], capture_output=True, text=True, timeout=300, env=env
+        )
+
+    assert cli("ingest", "docs", str(docs), "--id-column", "id").returncode == 0
+    proc = cli("embed", "docs", "--ray", f"127.0.0.1:{_closed_port()}")
+    assert proc.returncode == 2, proc.stderr
+    assert "nothing answers at '127.0.0.1:" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_missing_ray_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     from saescope.distributed import import_ray
     from saescope.errors import MissingAssetError
