@@ -469,14 +469,65 @@ def diff_paired(
     _check_common(top_k, cursor, alpha, min_support)
     if A.shape != B.shape:
         raise InputError(f"paired diff needs matrices of the same shape; got {A.shape} and {B.shape}")
-    n = A.shape[0]
+    return diff_paired_from_counts(
+        A.shape[0],
+        column_counts(A),
+        column_counts(B),
+        column_counts(A.multiply(B).tocsr()),
+        labels,
+        examples_only_a=partial(_examples_only, A, B),
+        examples_only_b=partial(_examples_only, B, A),
+        doc_ids=doc_ids,
+        name_a=name_a,
+        name_b=name_b,
+        min_support=min_support,
+        top_k=top_k,
+        cursor=cursor,
+        alpha=alpha,
+        rank_by=rank_by,
+        direction=direction,
+        n_examples=n_examples,
+    )
+
+
+def diff_paired_from_counts(
+    n: int,
+    counts_a: IntArray,
+    counts_b: IntArray,
+    counts_both: IntArray,
+    labels: Labels,
+    *,
+    examples_only_a: Examples,
+    examples_only_b: Examples,
+    doc_ids: DocIds = None,
+    name_a: str = "A",
+    name_b: str = "B",
+    min_support: int = 5,
+    top_k: int = 20,
+    cursor: int = 0,
+    alpha: float = 0.05,
+    rank_by: RankBy = "effect",
+    direction: Direction = "both",
+    n_examples: int = 3,
+) -> PairedDiff:
+    """:func:`diff_paired` from the number of pairs and, per latent, the pairs where it fires in A, in B and in
+    both (counted in memory, or chunk by chunk by :func:`saescope.analyses.streamed.paired_counts`);
+    ``examples_only_a``/``_b`` find a page's pairs where a latent fires on one side only (pair positions).
+
+    Raises:
+        InputError: as :func:`diff_paired`, or counts of different lengths, or not consistent with ``n``.
+    """
+    _check_common(top_k, cursor, alpha, min_support)
     if n == 0:
         raise InputError("paired diff needs at least one pair of documents")
-    check_labels(labels, A.shape[1])
+    ca_all, cb_all, both_all = (np.asarray(c, dtype=np.int64) for c in (counts_a, counts_b, counts_both))
+    if ca_all.ndim != 1 or ca_all.shape != cb_all.shape or ca_all.shape != both_all.shape:
+        raise InputError("counts must be 1-D with one entry per latent, all of one length")
+    if (both_all > np.minimum(ca_all, cb_all)).any() or (np.maximum(ca_all, cb_all) > n).any():
+        raise InputError(f"counts are not consistent with {n} pairs")
+    check_labels(labels, len(ca_all))
     ids = check_doc_ids(doc_ids, n)
 
-    ca_all, cb_all = column_counts(A), column_counts(B)
-    both_all = column_counts(A.multiply(B).tocsr())
     latents = np.flatnonzero(ca_all + cb_all - both_all >= min_support)
     ca, cb, both = ca_all[latents], cb_all[latents], both_all[latents]
     b, c = ca - both, cb - both
@@ -495,8 +546,8 @@ def diff_paired(
     sel, nxt = _page_order(keys, latents[keep], top_k, cursor)
     idx = keep[sel]
     page_latents = [int(v) for v in latents[idx]]
-    only_a_ex = _examples_only(A, B, page_latents, n_examples)
-    only_b_ex = _examples_only(B, A, page_latents, n_examples)
+    only_a_ex = examples_only_a(page_latents, n_examples)
+    only_b_ex = examples_only_b(page_latents, n_examples)
     rows = [
         PairedDiffRow(
             latent=lat,

@@ -10,7 +10,7 @@ counted twice, as indexing the matrix with it would.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +30,8 @@ from saescope.errors import InputError
 
 ShardStream = Iterable[tuple[int, sp.csr_matrix]]
 """Shards of one embedding in row order: ``(index of the shard's first row, its rows as CSR)``."""
+ShardSource = Callable[[], ShardStream]
+"""A fresh pass over an embedding's shards each time it is called (for functions that read it several times)."""
 
 
 def _shards(shards: ShardStream, d_sae: int) -> Iterator[tuple[int, int, sp.csr_matrix]]:
@@ -123,6 +125,96 @@ def _best_per_column(pos: IntArray, col: IntArray, val: FloatArray, n: int) -> t
     rank = np.arange(len(col)) - np.repeat(starts, np.diff(np.r_[starts, len(col)]))
     keep = rank < n
     return pos[keep], col[keep], val[keep]
+
+
+def gather_rows(shards: ShardStream, rows: npt.ArrayLike, d_sae: int) -> sp.csr_matrix:
+    """``X[rows]`` (in the order given; a row given twice comes twice) in one pass, holding only those rows.
+
+    Raises:
+        InputError: as :func:`set_counts`.
+    """
+    sorted_rows, order = _slices(_check_rows(rows, "rows"))
+    parts: list[sp.csr_matrix] = []
+    n_rows = 0
+    for lo, hi, M in _shards(shards, d_sae):
+        n_rows = hi
+        a, b = np.searchsorted(sorted_rows, [lo, hi])
+        if b > a:
+            parts.append(M[sorted_rows[a:b] - lo])
+    _check_covered(sorted_rows, n_rows, "rows")
+    stacked = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, d_sae), dtype=np.float32)
+    back = np.empty(len(order), dtype=np.int64)
+    back[order] = np.arange(len(order))
+    return stacked[back]
+
+
+def _pair_chunks(rows_a: IntArray, rows_b: IntArray, chunk: int) -> Iterator[tuple[int, IntArray, IntArray]]:
+    if len(rows_a) != len(rows_b):
+        raise InputError(f"paired rows must have one B row per A row; got {len(rows_a)} and {len(rows_b)}")
+    if chunk < 1:
+        raise InputError(f"chunk must be >= 1 pair, got {chunk}")
+    for start in range(0, len(rows_a), chunk):
+        yield start, rows_a[start : start + chunk], rows_b[start : start + chunk]
+
+
+def paired_counts(
+    shards_a: ShardSource, shards_b: ShardSource, rows_a: npt.ArrayLike, rows_b: npt.ArrayLike, d_sae: int, chunk: int
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Per latent, the pairs ``(rows_a[i], rows_b[i])`` where it fires in A, in B and in both: what
+    :func:`saescope.analyses.diff_paired` counts, holding ``chunk`` pairs' rows at a time (two passes over the
+    shards per chunk; A and B may be two embeddings of one SAE).
+
+    Raises:
+        InputError: the row lists differ in length, ``chunk`` < 1, or as :func:`gather_rows`.
+    """
+    ra, rb = _check_rows(rows_a, "rows_a"), _check_rows(rows_b, "rows_b")
+    ca, cb, both = (np.zeros(d_sae, dtype=np.int64) for _ in range(3))
+    for _, a, b in _pair_chunks(ra, rb, chunk):
+        A, B = binarize(gather_rows(shards_a(), a, d_sae)), binarize(gather_rows(shards_b(), b, d_sae))
+        ca += column_counts(A)
+        cb += column_counts(B)
+        both += column_counts(A.multiply(B).tocsr())
+    return ca, cb, both
+
+
+def paired_top_only(
+    shards_a: ShardSource,
+    shards_b: ShardSource,
+    rows_a: npt.ArrayLike,
+    rows_b: npt.ArrayLike,
+    latents: Sequence[int],
+    n: int,
+    d_sae: int,
+    chunk: int,
+) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """For each latent, up to ``n`` pair positions where it fires in A but not in B (highest A activation
+    first; ties: lower position), and the same for B over A: a paired diff's examples, ``chunk`` pairs at a
+    time.
+
+    Raises:
+        InputError: as :func:`paired_counts`, or a latent outside ``0..d_sae-1``.
+    """
+    cols = sorted({int(c) for c in latents})
+    if cols and not (cols[0] >= 0 and cols[-1] < d_sae):
+        raise InputError(f"latents must be in 0..{d_sae - 1}")
+    ra, rb = _check_rows(rows_a, "rows_a"), _check_rows(rows_b, "rows_b")
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
+    kept = [empty, empty]
+    if cols and n > 0:
+        for start, a, b in _pair_chunks(ra, rb, chunk):
+            A, B = gather_rows(shards_a(), a, d_sae), gather_rows(shards_b(), b, d_sae)
+            for side, (X, other) in enumerate(((A, B), (B, A))):
+                r, c, v = column_entries(X, cols)
+                orow, ocol, _ = column_entries(other, cols)
+                only = ~np.isin(r * d_sae + c, orow * d_sae + ocol)
+                pos = np.concatenate([kept[side][0], start + r[only]])
+                col = np.concatenate([kept[side][1], np.asarray(c[only], dtype=np.int64)])
+                val = np.concatenate([kept[side][2], np.asarray(v[only], dtype=np.float64)])
+                kept[side] = _best_per_column(pos, col, val, n)
+    return (
+        top_rows_from_entries(kept[0][0], kept[0][1], kept[0][2], cols, n),
+        top_rows_from_entries(kept[1][0], kept[1][1], kept[1][2], cols, n),
+    )
 
 
 def group_trend_counts(

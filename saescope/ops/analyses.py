@@ -109,13 +109,13 @@ class Retrieval(BaseModel):
 def run_diff(ws: Workspace, spec: DiffSpec, **options: Any) -> AnyDiff:
     """The diff of ``spec``'s sides with ``options`` for the analysis (``top_k``, ``rank_by``, ...). A sets or
     one-vs-many diff of embeddings too big for the memory budget is counted shard by shard
-    (:mod:`saescope.ops.streamed`); a paired diff reads the matrix.
+    (:mod:`saescope.ops.streamed`); a paired diff then reads its pairs a chunk at a time.
 
     Raises:
         InputError, NotFoundError: unknown dataset, bad filter, column or key, or an empty side.
     """
     sides = resolve_sides(ws, spec)
-    stream = spec.mode != "paired" and not streamed.fits_in_memory(sides.a.source.embedding, sides.b.source.embedding)
+    stream = not streamed.fits_in_memory(sides.a.source.embedding, sides.b.source.embedding)
     if spec.mode == "sets" and stream:
         return streamed.diff_sets(sides, **options)
     if spec.mode == "one_vs_many":
@@ -135,6 +135,8 @@ def run_diff(ws: Workspace, spec: DiffSpec, **options: Any) -> AnyDiff:
             **one,
         )
     if spec.mode == "paired":
+        if stream:
+            return streamed.diff_paired(sides, **options)
         return an.diff_paired(
             sides.a.X,
             sides.b.X,

@@ -22,7 +22,12 @@ import scipy.sparse as sp
 from saescope import analyses as an
 from saescope.analyses import streamed
 from saescope.analyses.correlations import cooccurrence_from_counts, cooccurrence_pairs
-from saescope.analyses.diff import Examples, diff_one_vs_many_from_counts, diff_sets_from_counts
+from saescope.analyses.diff import (
+    Examples,
+    diff_one_vs_many_from_counts,
+    diff_paired_from_counts,
+    diff_sets_from_counts,
+)
 from saescope.analyses.trend import latent_trends_from_counts, trend_rows
 from saescope.errors import InputError
 from saescope.ops.docsets import Resolved, Sides
@@ -136,6 +141,59 @@ def diff_sets(sides: Sides, **options: Any) -> an.SetDiff:
         examples_b=_examples(b.source, b.rows, sides.d_sae),
         doc_ids_a=a.doc_ids,
         doc_ids_b=b.doc_ids,
+        name_a=a.name,
+        name_b=b.name,
+        **options,
+    )
+
+
+def pairs_per_chunk(a: Embedding, b: Embedding) -> int:
+    """How many pairs' rows (one of ``a``, one of ``b`` each) fit in :func:`memory_budget` at once (at least 1).
+
+    Raises:
+        InputError: as :func:`memory_budget`.
+    """
+    per_row = sum(matrix_bytes(e) / max(e.manifest.n_docs, 1) for e in (a, b)) * LOAD_FACTOR
+    return max(1, int(memory_budget() // max(per_row, 1.0)))
+
+
+def diff_paired(sides: Sides, **options: Any) -> an.PairedDiff:
+    """:func:`saescope.analyses.diff_paired` of two sides whose pairs are row ``i`` of each, read a chunk of
+    pairs at a time (:func:`pairs_per_chunk`; every chunk is one pass over each side's shards).
+
+    Raises:
+        InputError: as :func:`saescope.analyses.diff_paired`, or a shard does not hold the rows it should.
+    """
+    a, b, d = sides.a, sides.b, sides.d_sae
+    chunk = pairs_per_chunk(a.source.embedding, b.source.embedding)
+
+    def shards_a() -> Iterable[tuple[int, sp.csr_matrix]]:
+        return _shards(a.source)
+
+    def shards_b() -> Iterable[tuple[int, sp.csr_matrix]]:
+        return _shards(b.source)
+
+    ca, cb, both = streamed.paired_counts(shards_a, shards_b, a.rows, b.rows, d, chunk)
+    found: dict[tuple[int, ...], tuple[dict[int, list[int]], dict[int, list[int]]]] = {}
+
+    def only(side: int) -> Examples:
+        def examples(latents: list[int], n: int) -> dict[int, list[int]]:
+            key = (*sorted(latents), n)
+            if key not in found:  # one pass finds both sides' examples
+                found[key] = streamed.paired_top_only(shards_a, shards_b, a.rows, b.rows, latents, n, d, chunk)
+            return found[key][side]
+
+        return examples
+
+    return diff_paired_from_counts(
+        len(a.rows),
+        ca,
+        cb,
+        both,
+        sides.labels,
+        examples_only_a=only(0),
+        examples_only_b=only(1),
+        doc_ids=a.keys,
         name_a=a.name,
         name_b=b.name,
         **options,

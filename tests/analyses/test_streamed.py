@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from saescope.analyses import streamed
 from saescope.analyses.common import IntArray, column_counts, top_rows_per_column
 from saescope.analyses.correlations import cooccurrence_from_counts, cooccurrence_pairs, latent_cooccurrence
-from saescope.analyses.diff import diff_sets, diff_sets_from_counts
+from saescope.analyses.diff import diff_paired, diff_paired_from_counts, diff_sets, diff_sets_from_counts
 from saescope.analyses.trend import latent_trends, latent_trends_from_counts, trend_rows
 from saescope.errors import InputError
 from saescope.store.dataset import Embedding, EmbeddingSpec, Store, shard_by_shard
@@ -208,3 +208,48 @@ def test_bad_input_is_refused(emb: Embedding) -> None:
 def test_empty_path_is_not_a_store(tmp_path: Path) -> None:
     n, counts = streamed.set_counts(iter([]), [np.zeros(0, dtype=np.int64)], 4)
     assert n.tolist() == [0] and counts.tolist() == [[0, 0, 0, 0]]
+
+
+def test_gather_rows_keeps_the_order_and_repeats(emb: Embedding) -> None:
+    M = emb.matrix()
+    rows = np.array([470, 3, 3, 250, 0, 499])
+    got = streamed.gather_rows(_shards(emb), rows, D_SAE)
+    assert (got != M[rows]).nnz == 0 and got.shape == (6, D_SAE)
+    assert streamed.gather_rows(_shards(emb), np.zeros(0, np.int64), D_SAE).shape == (0, D_SAE)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 10_000])
+def test_paired_counts_and_examples_equal_in_memory(emb: Embedding, chunk: int) -> None:
+    """Pairs (i, 499 - i) of one embedding, read a chunk of pairs at a time, give diff_paired's result."""
+    M = emb.matrix()
+    rows_a = np.arange(0, 200)
+    rows_b = N_DOCS - 1 - rows_a
+    expected = diff_paired(M[rows_a], M[rows_b], None, min_support=2, top_k=40)
+
+    def source() -> Any:
+        return _shards(emb)
+
+    ca, cb, both = streamed.paired_counts(source, source, rows_a, rows_b, D_SAE, chunk)
+    got = diff_paired_from_counts(
+        len(rows_a),
+        ca,
+        cb,
+        both,
+        None,
+        examples_only_a=lambda lats, n: streamed.paired_top_only(source, source, rows_a, rows_b, lats, n, D_SAE, chunk)[
+            0
+        ],
+        examples_only_b=lambda lats, n: streamed.paired_top_only(source, source, rows_a, rows_b, lats, n, D_SAE, chunk)[
+            1
+        ],
+        min_support=2,
+        top_k=40,
+    )
+    assert got.model_dump() == expected.model_dump()
+    assert expected.rows and any(r.examples_only_a for r in expected.rows)
+    with pytest.raises(InputError, match="one B row per A row"):
+        streamed.paired_counts(source, source, rows_a, rows_b[:-1], D_SAE, chunk)
+    with pytest.raises(InputError, match="chunk must be"):
+        streamed.paired_counts(source, source, rows_a, rows_b, D_SAE, 0)
+    with pytest.raises(InputError, match="consistent"):
+        diff_paired_from_counts(3, ca, cb, both, None, examples_only_a=lambda *_: {}, examples_only_b=lambda *_: {})

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from saescope import ops
 from saescope.errors import InputError
 from saescope.ops import streamed
-from saescope.ops.docsets import DocSet, resolve, resolve_rows
+from saescope.ops.docsets import DocSet, resolve, resolve_rows, resolve_sides
 from saescope.ops.requests import CorrelationsRequest, DiffRequest, TrendRequest
 from saescope.store.dataset import MANIFEST
 from saescope.store.shards import atomic_write_json, read_shard, write_shard
@@ -60,7 +60,7 @@ def _both(ws: Workspace, monkeypatch: pytest.MonkeyPatch, run: Any) -> tuple[dic
 
         return call
 
-    for name in ("diff_sets", "diff_one_vs_many", "latent_trends", "latent_cooccurrence"):
+    for name in ("diff_sets", "diff_one_vs_many", "diff_paired", "latent_trends", "latent_cooccurrence"):
         monkeypatch.setattr(streamed, name, counted(name))
     in_memory: BaseModel = run(ws)
     assert not calls
@@ -111,14 +111,38 @@ def test_one_vs_many_streamed_equals_in_memory(
     assert expected["one_vs_many"]["rows"] and any(r["examples_target"] for r in expected["one_vs_many"]["rows"])
 
 
-def test_paired_diff_reads_the_matrix_under_any_budget(
-    data: Data, sharded: Workspace, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "req",
+    [
+        DiffRequest.build(
+            dataset_a="reviews", where_a="half == 'first'", where_b="half == 'second'", mode="paired", pair_key="pair"
+        ),
+        DiffRequest.build(
+            dataset_a="reviews",
+            where_a="half == 'second'",
+            where_b="half == 'first'",
+            mode="paired",
+            pair_key="pair",
+            min_support=1,
+            rank_by="ratio",
+            top_k=50,
+            direction="a",
+        ),
+    ],
+)
+def test_paired_diff_streamed_equals_in_memory(
+    req: DiffRequest, data: Data, sharded: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    req = DiffRequest.build(
-        dataset_a="reviews", where_a="half == 'first'", where_b="half == 'second'", mode="paired", pair_key="pair"
-    )
-    monkeypatch.setenv(streamed.BUDGET_ENV, "0")
-    assert ops.diff(sharded, req).model_dump() == ops.diff(data.ws, req).model_dump()
+    """At budget 0 a chunk is one pair: every pair's rows are read in a pass of their own."""
+    expected = ops.diff(data.ws, req).model_dump()
+    in_memory, out = _both(sharded, monkeypatch, lambda ws: ops.diff(ws, req))
+    assert in_memory == expected and out == expected
+    rows = expected["paired"]["rows"]
+    assert rows and any(r["examples_only_a"] or r["examples_only_b"] for r in rows)
+    sides = resolve_sides(sharded, req.spec)
+    assert streamed.pairs_per_chunk(sides.a.source.embedding, sides.b.source.embedding) == 1
+    monkeypatch.setenv(streamed.BUDGET_ENV, "1")  # 1 MB holds every pair's rows at once
+    assert streamed.pairs_per_chunk(sides.a.source.embedding, sides.b.source.embedding) >= len(sides.a.rows)
 
 
 @pytest.mark.parametrize(
