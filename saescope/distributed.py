@@ -117,14 +117,22 @@ def connect(address: str) -> ModuleType:
 
 
 def probe_address(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
-    """Check that something accepts a TCP connection at a ``host:port`` or ``ray://host:port`` address.
+    """Check that something accepts a TCP connection at a ``host:port`` or ``ray://host:port`` address (an IPv6
+    host in brackets). Resolving a host name is not bounded by ``timeout_s``.
 
     Raises:
         InputError: the address has no port, or nothing answers within ``timeout_s``.
     """
     hostport = address.removeprefix("ray://").strip()
     host, sep, port = hostport.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    ipv6_unbracketed = ":" in host and not (host.startswith("[") and host.endswith("]"))
+    if (
+        not sep
+        or not host
+        or ipv6_unbracketed
+        or not (port.isascii() and port.isdecimal())
+        or not 0 < int(port) < 65536
+    ):
         raise InputError(
             f"a Ray address is host:port (the head's GCS, usually host:6379) or ray://host:port (Ray Client, "
             f"usually 10001), 'auto' or --ray alone; got {clip(address)!r}"

@@ -28,28 +28,43 @@ from saescope.labels import FORM_MIN_SHARE, FeatureLabel, LabelBook, LatentExamp
 FORM_MIN_EXAMPLES = 4
 """Fewer examples than this give no form: a share of 3 of 3 says little."""
 
-_MARKED = re.compile(r"(.*)\u00ab(.*?)\u00bb", re.S)
+_MARKED = re.compile(r"(.*?)\u00ab(.*?)\u00bb(.*)", re.S)
 _LINE_START = re.compile(r"(?:^|\n)[ \t]*$")
 _BULLETS = frozenset({"-", "*", "•", "+", "–", "·", "‣", "▪"})
 _QUOTES = frozenset({'"', "'", "“", "”", "‘", "’", "``", "''", "«", "»"})
+_CLOSERS = frozenset("\"'”’)]}»?!.,;:")
 _OPERATORS = frozenset({"=", "==", "!=", "+=", "-=", "<", ">", "<=", ">=", "/", "%", "+", "**", "->", "=>"})
 _CONTEXT = re.compile(r"\(context: ([^)]*)\)")
 _URL_PART = re.compile(r"https?|://|www\.?|\.(?:com|org|net|io|html?)\b")
 
 
 @dataclass(frozen=True)
+class Token:
+    """One example's marked token, read once: the text to its left and right, the token as written and
+    stripped, and whether it opens a line (after any indentation)."""
+
+    left: str
+    tok: str
+    s: str
+    right: str
+    line_start: bool
+
+    @property
+    def ends_phrase(self) -> bool:
+        """Whether what follows ends the phrase (space, line end, quote, bracket or more punctuation): a
+        question mark in ``(?P<name>`` or a dot in ``os.path`` does not."""
+        return not self.right or self.right[0].isspace() or self.right[0] in _CLOSERS
+
+
+@dataclass(frozen=True)
 class Form:
-    """A surface form: its description, the rule on ``(left context, token, stripped token)``, and whether
-    the words around the examples belong in the label (punctuation and numbers: many latents share such a
-    form and differ by where it occurs; a list marker or a URL is the concept itself)."""
+    """A surface form: its description, its rule on a :class:`Token`, and whether the words around the
+    examples belong in the label (punctuation and numbers: many latents share such a form and differ by where
+    it occurs; a list marker or a URL is the concept itself)."""
 
     description: str
-    rule: Callable[[str, str, str], bool]
+    rule: Callable[[Token], bool]
     contextual: bool = False
-
-
-def _at_line_start(left: str) -> bool:
-    return _LINE_START.search(left) is not None
 
 
 def _has_digit(s: str) -> bool:
@@ -57,59 +72,53 @@ def _has_digit(s: str) -> bool:
 
 
 FORMS: tuple[Form, ...] = (
-    Form("bulleted list item marker", lambda left, tok, s: _at_line_start(left) and s in _BULLETS),
-    Form(
-        "numbered list item",
-        lambda left, tok, s: _at_line_start(left) and re.fullmatch(r"\d{1,3}[.)]?", s) is not None,
-    ),
-    Form("heading marker at the start of a line", lambda left, tok, s: _at_line_start(left) and s.startswith("#")),
-    Form("line break", lambda left, tok, s: "\n" in tok),
-    Form("indentation", lambda left, tok, s: "\n" not in tok and len(tok) >= 2 and tok.strip(" \t") == ""),
-    Form("sentence-ending period", lambda left, tok, s: s in {".", '."', ".)", "...", "…"}, True),
-    Form("question mark", lambda left, tok, s: "?" in s, True),
-    Form("exclamation mark", lambda left, tok, s: "!" in s, True),
-    Form("comma", lambda left, tok, s: s == ",", True),
-    Form("colon or semicolon", lambda left, tok, s: s in {":", ";"}, True),
-    Form("quotation mark", lambda left, tok, s: s in _QUOTES, True),
-    Form("parenthesis or bracket", lambda left, tok, s: bool(s) and all(c in "()[]{}" for c in s), True),
-    Form(
-        "dash or hyphen within a line",
-        lambda left, tok, s: not _at_line_start(left) and s in {"-", "—", "–", "--"},
-        True,
-    ),
+    Form("bulleted list item marker", lambda t: t.line_start and t.s in _BULLETS),
+    Form("numbered list item", lambda t: t.line_start and re.fullmatch(r"\d{1,3}[.)]?", t.s) is not None),
+    Form("'#' at the start of a line (markdown heading or code comment)", lambda t: t.line_start and t.s[:1] == "#"),
+    Form("line break", lambda t: "\n" in t.tok),
+    Form("indentation", lambda t: "\n" not in t.tok and len(t.tok) >= 2 and t.tok.strip(" \t") == ""),
+    Form("sentence-ending period", lambda t: t.s in {".", '."', ".)", "...", "…"} and t.ends_phrase, True),
+    Form("dot inside a name or number", lambda t: t.s == "." and not t.ends_phrase, True),
+    Form("question mark", lambda t: "?" in t.s and t.ends_phrase, True),
+    Form("exclamation mark", lambda t: "!" in t.s and t.ends_phrase, True),
+    Form("comma", lambda t: t.s == ",", True),
+    Form("colon or semicolon", lambda t: t.s in {":", ";"}, True),
+    Form("quotation mark", lambda t: t.s in _QUOTES, True),
+    Form("parenthesis or bracket", lambda t: bool(t.s) and all(c in "()[]{}" for c in t.s), True),
+    Form("dash or hyphen within a line", lambda t: not t.line_start and t.s in {"-", "—", "–", "--"}, True),
     Form(
         "number",
-        lambda left, tok, s: not _at_line_start(left) and _has_digit(s) and re.fullmatch(r"[\d.,%$]+", s) is not None,
+        lambda t: not t.line_start and _has_digit(t.s) and re.fullmatch(r"[\d.,%$]+", t.s) is not None,
         True,
     ),
-    Form(
-        "operator or assignment sign in code",
-        lambda left, tok, s: not _at_line_start(left) and s in _OPERATORS,
-        True,
-    ),
-    Form("backtick (inline code or a code fence)", lambda left, tok, s: "`" in s),
-    Form("part of a web address (URL)", lambda left, tok, s: _URL_PART.search(s) is not None),
-    Form("emoji or pictograph", lambda left, tok, s: any(c != "\ufffd" and unicodedata.category(c) == "So" for c in s)),
-    Form(
-        "part of a non-ASCII character (emoji, accented or non-Latin letter)",
-        lambda left, tok, s: "\ufffd" in s,
-    ),
-    Form("word in capital letters", lambda left, tok, s: len(s) >= 2 and s.isalpha() and s.isupper()),
+    Form("operator or assignment sign in code", lambda t: not t.line_start and t.s in _OPERATORS, True),
+    Form("backtick (inline code or a code fence)", lambda t: "`" in t.s),
+    Form("part of a web address (URL)", lambda t: _URL_PART.search(t.s) is not None),
+    Form("emoji or pictograph", lambda t: any(c != "\ufffd" and unicodedata.category(c) == "So" for c in t.s)),
+    Form("part of a non-ASCII character (emoji, accented or non-Latin letter)", lambda t: "\ufffd" in t.s),
+    Form("word in capital letters", lambda t: len(t.s) >= 2 and t.s.isalpha() and t.s.isupper()),
 )
 
 
-def split_example(text: str) -> tuple[str, str] | None:
-    """The text left of the marked token and the token itself, or ``None`` when nothing is marked."""
+def split_example(text: str) -> Token | None:
+    """The marked token of an example (the first ``«...»``) and the text around it, or ``None`` when nothing
+    is marked."""
     m = _MARKED.match(text)
-    return (m.group(1), m.group(2)) if m else None
+    if m is None:
+        return None
+    left, tok, right = m.group(1), m.group(2), m.group(3)
+    return Token(left, tok, tok.strip(), right, _LINE_START.search(left) is not None)
+
+
+def _shares(tokens: Sequence[Token]) -> list[tuple[Form, float]]:
+    if not tokens:
+        return [(f, 0.0) for f in FORMS]
+    return [(f, sum(bool(f.rule(t)) for t in tokens) / len(tokens)) for f in FORMS]
 
 
 def form_shares(examples: Sequence[LatentExample]) -> list[tuple[Form, float]]:
     """For each form, the share of ``examples`` (with a marked token) whose token it describes."""
-    pairs = [p for p in (split_example(e.text) for e in examples) if p is not None]
-    if not pairs:
-        return [(f, 0.0) for f in FORMS]
-    return [(f, sum(bool(f.rule(left, tok, tok.strip())) for left, tok in pairs) / len(pairs)) for f in FORMS]
+    return _shares([t for t in (split_example(e.text) for e in examples) if t is not None])
 
 
 def describe_form(
@@ -122,12 +131,12 @@ def describe_form(
     list running from structure to single characters) and scored on the rest, so the score is not the
     share the choice was made on. The text names the tokens too, and ``context`` (the words around the
     examples, which tell apart latents of one form) when given."""
-    marked = [e for e in examples if split_example(e.text) is not None]
+    marked = [t for t in (split_example(e.text) for e in examples) if t is not None]
     if len(marked) < FORM_MIN_EXAMPLES:
         return None
     fit, held = marked[0::2], marked[1::2]
-    form, fit_share = max(form_shares(fit), key=lambda fs: fs[1])  # max keeps the first of equals
-    share = dict((f.description, s) for f, s in form_shares(held))[form.description]
+    form, fit_share = max(_shares(fit), key=lambda fs: fs[1])  # max keeps the first of equals
+    share = sum(bool(form.rule(t)) for t in held) / len(held)
     if fit_share < FORM_MIN_SHARE or share < FORM_MIN_SHARE:
         return None
     tokens = ", ".join(repr(t) for t in list(dict.fromkeys(t.strip() or t for t, _ in top_tokens))[:3])

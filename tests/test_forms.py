@@ -107,3 +107,19 @@ def test_punctuation_keeps_its_context_words_and_a_list_marker_does_not() -> Non
     assert add_forms(book) == 2
     assert book.text(0) == "sentence-ending period ('.') (context: bother, don't)"
     assert book.text(1) == "bulleted list item marker ('-')"
+
+
+def test_a_dot_or_mark_inside_code_is_not_sentence_punctuation() -> None:
+    dots = [ex(f"os{i}\u00ab.\u00bbpath.join(a)") for i in range(4)]
+    label = describe_form(dots)
+    assert label is not None and label.text == "dot inside a name or number"
+    ends = [ex(f"a dull film{i}\u00ab.\u00bb It drags") for i in range(4)]
+    assert describe_form(ends).text == "sentence-ending period"  # type: ignore[union-attr]
+    regex = [ex(f"re.compile(r'(\u00ab?\u00bbP<name{i}>')") for i in range(4)]
+    assert describe_form(regex) is None or not describe_form(regex).text.startswith("question mark")  # type: ignore[union-attr]
+    fstring = [ex(f"print(f'{{x{i}\u00ab!\u00bbr}}')") for i in range(4)]
+    assert describe_form(fstring) is None or not describe_form(fstring).text.startswith("exclamation")  # type: ignore[union-attr]
+    asks = [ex(f"did it work{i}\u00ab?\u00bb\n") for i in range(4)]
+    assert describe_form(asks).text == "question mark"  # type: ignore[union-attr]
+    comments = [ex(f"def f():\n    \u00ab #\u00bb note {i}") for i in range(4)]
+    assert describe_form(comments).text.startswith("'#' at the start of a line (markdown heading or code comment)")  # type: ignore[union-attr]

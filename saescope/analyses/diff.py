@@ -523,7 +523,7 @@ def diff_paired_from_counts(
     ca_all, cb_all, both_all = (np.asarray(c, dtype=np.int64) for c in (counts_a, counts_b, counts_both))
     if ca_all.ndim != 1 or ca_all.shape != cb_all.shape or ca_all.shape != both_all.shape:
         raise InputError("counts must be 1-D with one entry per latent, all of one length")
-    if (both_all > np.minimum(ca_all, cb_all)).any() or (np.maximum(ca_all, cb_all) > n).any():
+    if (both_all < 0).any() or (both_all > np.minimum(ca_all, cb_all)).any() or (np.maximum(ca_all, cb_all) > n).any():
         raise InputError(f"counts are not consistent with {n} pairs")
     check_labels(labels, len(ca_all))
     ids = check_doc_ids(doc_ids, n)

@@ -148,29 +148,46 @@ def gather_rows(shards: ShardStream, rows: npt.ArrayLike, d_sae: int) -> sp.csr_
     return stacked[back]
 
 
-def _pair_chunks(rows_a: IntArray, rows_b: IntArray, chunk: int) -> Iterator[tuple[int, IntArray, IntArray]]:
+def _pair_chunks(
+    shards_a: ShardSource, shards_b: ShardSource, rows_a: IntArray, rows_b: IntArray, d_sae: int, chunk: int, same: bool
+) -> Iterator[tuple[int, sp.csr_matrix, sp.csr_matrix]]:
+    """``(first pair, A rows, B rows)`` of each chunk of pairs; with ``same`` (both sides rows of one
+    embedding), one pass gathers both sides."""
     if len(rows_a) != len(rows_b):
         raise InputError(f"paired rows must have one B row per A row; got {len(rows_a)} and {len(rows_b)}")
     if chunk < 1:
         raise InputError(f"chunk must be >= 1 pair, got {chunk}")
     for start in range(0, len(rows_a), chunk):
-        yield start, rows_a[start : start + chunk], rows_b[start : start + chunk]
+        a, b = rows_a[start : start + chunk], rows_b[start : start + chunk]
+        if same:
+            both = gather_rows(shards_a(), np.concatenate([a, b]), d_sae)
+            yield start, both[: len(a)], both[len(a) :]
+        else:
+            yield start, gather_rows(shards_a(), a, d_sae), gather_rows(shards_b(), b, d_sae)
 
 
 def paired_counts(
-    shards_a: ShardSource, shards_b: ShardSource, rows_a: npt.ArrayLike, rows_b: npt.ArrayLike, d_sae: int, chunk: int
+    shards_a: ShardSource,
+    shards_b: ShardSource,
+    rows_a: npt.ArrayLike,
+    rows_b: npt.ArrayLike,
+    d_sae: int,
+    chunk: int,
+    *,
+    same: bool = False,
 ) -> tuple[IntArray, IntArray, IntArray]:
     """Per latent, the pairs ``(rows_a[i], rows_b[i])`` where it fires in A, in B and in both: what
-    :func:`saescope.analyses.diff_paired` counts, holding ``chunk`` pairs' rows at a time (two passes over the
-    shards per chunk; A and B may be two embeddings of one SAE).
+    :func:`saescope.analyses.diff_paired` counts, holding ``chunk`` pairs' rows at a time (a pass over each
+    side's shards per chunk, one in all with ``same``: both sides rows of one embedding; otherwise A and B may
+    be two embeddings of one SAE).
 
     Raises:
         InputError: the row lists differ in length, ``chunk`` < 1, or as :func:`gather_rows`.
     """
     ra, rb = _check_rows(rows_a, "rows_a"), _check_rows(rows_b, "rows_b")
     ca, cb, both = (np.zeros(d_sae, dtype=np.int64) for _ in range(3))
-    for _, a, b in _pair_chunks(ra, rb, chunk):
-        A, B = binarize(gather_rows(shards_a(), a, d_sae)), binarize(gather_rows(shards_b(), b, d_sae))
+    for _, A_rows, B_rows in _pair_chunks(shards_a, shards_b, ra, rb, d_sae, chunk, same):
+        A, B = binarize(A_rows), binarize(B_rows)
         ca += column_counts(A)
         cb += column_counts(B)
         both += column_counts(A.multiply(B).tocsr())
@@ -186,10 +203,12 @@ def paired_top_only(
     n: int,
     d_sae: int,
     chunk: int,
+    *,
+    same: bool = False,
 ) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
     """For each latent, up to ``n`` pair positions where it fires in A but not in B (highest A activation
     first; ties: lower position), and the same for B over A: a paired diff's examples, ``chunk`` pairs at a
-    time.
+    time (``same``: as in :func:`paired_counts`).
 
     Raises:
         InputError: as :func:`paired_counts`, or a latent outside ``0..d_sae-1``.
@@ -201,8 +220,7 @@ def paired_top_only(
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
     kept = [empty, empty]
     if cols and n > 0:
-        for start, a, b in _pair_chunks(ra, rb, chunk):
-            A, B = gather_rows(shards_a(), a, d_sae), gather_rows(shards_b(), b, d_sae)
+        for start, A, B in _pair_chunks(shards_a, shards_b, ra, rb, d_sae, chunk, same):
             for side, (X, other) in enumerate(((A, B), (B, A))):
                 r, c, v = column_entries(X, cols)
                 orow, ocol, _ = column_entries(other, cols)

@@ -419,7 +419,11 @@ def class_guide(
 
 
 def words_guide(
-    ws: Workspace, r: Resolved, queries: npt.NDArray[np.float32], guide: ClassGuide = "both"
+    ws: Workspace,
+    r: Resolved,
+    queries: npt.NDArray[np.float32],
+    guide: ClassGuide = "both",
+    vectors: npt.NDArray[np.float32] | None = None,
 ) -> npt.NDArray[np.float64]:
     """How much each resolved document looks like each of some words (``queries``: their sentence
     embeddings, one row each), to guide the choice of latents; ``n_docs x len(queries)``.
@@ -429,10 +433,11 @@ def words_guide(
     descriptions and activating contexts match the words best, and per document the best match among those
     that fire in it (:func:`saescope.analyses.latent_guide`; surface-form descriptions such as "bulleted list
     item marker" let it see layout). ``both``: the two, each standardised, added (one alone is returned as
-    it is)."""
+    it is). ``vectors``: the documents' sentence embeddings, when the caller already holds them."""
     parts = []
     if guide in ("dense", "both"):
-        parts.append(dataset_vectors(ws, r.docset.dataset)[r.rows] @ queries.T)
+        dense = vectors if vectors is not None else dataset_vectors(ws, r.docset.dataset)[r.rows]
+        parts.append(dense @ queries.T)
     if guide in ("labels", "both"):
         lv, cv = label_embeddings(ws, r.embedding), context_embeddings(ws, r.embedding)
         cols = []
@@ -497,7 +502,7 @@ def rank_by_property(
         try:
             guided = an.select_latents_guided(
                 r.X,
-                words_guide(ws, r, q[None, :])[:, 0],
+                words_guide(ws, r, q[None, :], vectors=vectors)[:, 0],
                 top_n=n_latents or an.GUIDED_LATENTS,
                 labels=labels_for(ws, r.embedding),
             )

@@ -5,8 +5,9 @@ An operation asks :func:`fits_in_memory` whether the matrices it would read fit 
 reads them whole, as before; if not, it calls the functions here, which take the same counts one shard at a
 time (:mod:`saescope.analyses.streamed`) and hand them to the same statistics, so both paths return equal
 results. Streamed: diffs of two sets and of one value against the others, trends (with or without pairing)
-and co-occurrence without a column. Paired diffs (which need each pair's joint firing), metadata correlations,
-co-occurrence across datasets, clustering and retrieval still read the matrix.
+and co-occurrence without a column; paired diffs, which need each pair's joint firing, read a chunk of pairs'
+rows at a time. Metadata correlations, co-occurrence across datasets, clustering and retrieval still read
+the matrix.
 """
 
 from __future__ import annotations
@@ -148,13 +149,15 @@ def diff_sets(sides: Sides, **options: Any) -> an.SetDiff:
 
 
 def pairs_per_chunk(a: Embedding, b: Embedding) -> int:
-    """How many pairs' rows (one of ``a``, one of ``b`` each) fit in :func:`memory_budget` at once (at least 1).
+    """How many pairs' rows (one of ``a``, one of ``b`` each) fit in :func:`memory_budget` at once; at least a
+    shard's worth (a shard is held while reading anyway), so a tiny budget costs passes, not one per pair.
 
     Raises:
         InputError: as :func:`memory_budget`.
     """
     per_row = sum(matrix_bytes(e) / max(e.manifest.n_docs, 1) for e in (a, b)) * LOAD_FACTOR
-    return max(1, int(memory_budget() // max(per_row, 1.0)))
+    floor = max(a.manifest.shard_size, b.manifest.shard_size, 1)
+    return max(floor, int(memory_budget() // max(per_row, 1.0)))
 
 
 def diff_paired(sides: Sides, **options: Any) -> an.PairedDiff:
@@ -173,14 +176,18 @@ def diff_paired(sides: Sides, **options: Any) -> an.PairedDiff:
     def shards_b() -> Iterable[tuple[int, sp.csr_matrix]]:
         return _shards(b.source)
 
-    ca, cb, both = streamed.paired_counts(shards_a, shards_b, a.rows, b.rows, d, chunk)
+    same = a.source.embedding.path == b.source.embedding.path
+
+    ca, cb, both = streamed.paired_counts(shards_a, shards_b, a.rows, b.rows, d, chunk, same=same)
     found: dict[tuple[int, ...], tuple[dict[int, list[int]], dict[int, list[int]]]] = {}
 
     def only(side: int) -> Examples:
         def examples(latents: list[int], n: int) -> dict[int, list[int]]:
             key = (*sorted(latents), n)
             if key not in found:  # one pass finds both sides' examples
-                found[key] = streamed.paired_top_only(shards_a, shards_b, a.rows, b.rows, latents, n, d, chunk)
+                found[key] = streamed.paired_top_only(
+                    shards_a, shards_b, a.rows, b.rows, latents, n, d, chunk, same=same
+                )
             return found[key][side]
 
         return examples

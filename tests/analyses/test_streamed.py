@@ -218,8 +218,9 @@ def test_gather_rows_keeps_the_order_and_repeats(emb: Embedding) -> None:
     assert streamed.gather_rows(_shards(emb), np.zeros(0, np.int64), D_SAE).shape == (0, D_SAE)
 
 
+@pytest.mark.parametrize("same", [False, True])
 @pytest.mark.parametrize("chunk", [1, 7, 64, 10_000])
-def test_paired_counts_and_examples_equal_in_memory(emb: Embedding, chunk: int) -> None:
+def test_paired_counts_and_examples_equal_in_memory(emb: Embedding, chunk: int, same: bool) -> None:
     """Pairs (i, 499 - i) of one embedding, read a chunk of pairs at a time, give diff_paired's result."""
     M = emb.matrix()
     rows_a = np.arange(0, 200)
@@ -229,19 +230,19 @@ def test_paired_counts_and_examples_equal_in_memory(emb: Embedding, chunk: int) 
     def source() -> Any:
         return _shards(emb)
 
-    ca, cb, both = streamed.paired_counts(source, source, rows_a, rows_b, D_SAE, chunk)
+    ca, cb, both = streamed.paired_counts(source, source, rows_a, rows_b, D_SAE, chunk, same=same)
+
+    def top_only(lats: list[int], n: int) -> Any:
+        return streamed.paired_top_only(source, source, rows_a, rows_b, lats, n, D_SAE, chunk, same=same)
+
     got = diff_paired_from_counts(
         len(rows_a),
         ca,
         cb,
         both,
         None,
-        examples_only_a=lambda lats, n: streamed.paired_top_only(source, source, rows_a, rows_b, lats, n, D_SAE, chunk)[
-            0
-        ],
-        examples_only_b=lambda lats, n: streamed.paired_top_only(source, source, rows_a, rows_b, lats, n, D_SAE, chunk)[
-            1
-        ],
+        examples_only_a=lambda lats, n: top_only(lats, n)[0],
+        examples_only_b=lambda lats, n: top_only(lats, n)[1],
         min_support=2,
         top_k=40,
     )

@@ -190,7 +190,7 @@ def test_a_bad_address_is_refused_at_once_not_after_rays_timeout() -> None:
     with pytest.raises(InputError, match="nothing answers at 'ray://127"):
         probe_address(f"ray://127.0.0.1:{port}")
     assert time.perf_counter() - start < 60  # a refused connection, not a timeout (generous for a busy CI)
-    for bad in ("head", "head:", ":6379", "head:port", "head:0", "head:70000"):
+    for bad in ("head", "head:", ":6379", "head:port", "head:0", "head:70000", "head:\u00b2", "::1:6379"):
         with pytest.raises(InputError, match="a Ray address is host:port"):
             probe_address(bad)
     with socket.socket() as listening:

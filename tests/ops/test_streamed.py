@@ -133,14 +133,14 @@ def test_one_vs_many_streamed_equals_in_memory(
 def test_paired_diff_streamed_equals_in_memory(
     req: DiffRequest, data: Data, sharded: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """At budget 0 a chunk is one pair: every pair's rows are read in a pass of their own."""
+    """At budget 0 a chunk is a shard's worth of pairs (7): 24 pairs are read in 4 chunks."""
     expected = ops.diff(data.ws, req).model_dump()
     in_memory, out = _both(sharded, monkeypatch, lambda ws: ops.diff(ws, req))
     assert in_memory == expected and out == expected
     rows = expected["paired"]["rows"]
     assert rows and any(r["examples_only_a"] or r["examples_only_b"] for r in rows)
     sides = resolve_sides(sharded, req.spec)
-    assert streamed.pairs_per_chunk(sides.a.source.embedding, sides.b.source.embedding) == 1
+    assert streamed.pairs_per_chunk(sides.a.source.embedding, sides.b.source.embedding) == SHARD
     monkeypatch.setenv(streamed.BUDGET_ENV, "1")  # 1 MB holds every pair's rows at once
     assert streamed.pairs_per_chunk(sides.a.source.embedding, sides.b.source.embedding) >= len(sides.a.rows)
 
