@@ -55,6 +55,14 @@ class Token:
         question mark in ``(?P<name>`` or a dot in ``os.path`` does not."""
         return not self.right or self.right[0].isspace() or self.right[0] in _CLOSERS
 
+    @property
+    def ends_question_or_exclamation(self) -> bool:
+        """Whether a ``?`` or ``!`` ends a sentence: it ends the phrase, or a capital follows (sentences run
+        together, as in joined headlines), and it does not open a group as in ``(?P<name>`` or ``{x!r}``."""
+        if self.left[-1:] in ("(", "{"):
+            return False
+        return self.ends_phrase or self.right[:1].isupper()
+
 
 @dataclass(frozen=True)
 class Form:
@@ -79,8 +87,8 @@ FORMS: tuple[Form, ...] = (
     Form("indentation", lambda t: "\n" not in t.tok and len(t.tok) >= 2 and t.tok.strip(" \t") == ""),
     Form("sentence-ending period", lambda t: t.s in {".", '."', ".)", "...", "…"} and t.ends_phrase, True),
     Form("dot inside a name or number", lambda t: t.s == "." and not t.ends_phrase, True),
-    Form("question mark", lambda t: "?" in t.s and t.ends_phrase, True),
-    Form("exclamation mark", lambda t: "!" in t.s and t.ends_phrase, True),
+    Form("question mark", lambda t: "?" in t.s and t.ends_question_or_exclamation, True),
+    Form("exclamation mark", lambda t: "!" in t.s and t.ends_question_or_exclamation, True),
     Form("comma", lambda t: t.s == ",", True),
     Form("colon or semicolon", lambda t: t.s in {":", ";"}, True),
     Form("quotation mark", lambda t: t.s in _QUOTES, True),

@@ -123,3 +123,10 @@ def test_a_dot_or_mark_inside_code_is_not_sentence_punctuation() -> None:
     assert describe_form(asks).text == "question mark"  # type: ignore[union-attr]
     comments = [ex(f"def f():\n    \u00ab #\u00bb note {i}") for i in range(4)]
     assert describe_form(comments).text.startswith("'#' at the start of a line (markdown heading or code comment)")  # type: ignore[union-attr]
+
+
+def test_run_together_sentences_still_end_on_their_question_marks() -> None:
+    joined = [ex(f"Is it good{i}\u00ab?\u00bbDo you want more") for i in range(4)]
+    assert describe_form(joined).text == "question mark"  # type: ignore[union-attr]
+    groups = [ex(f"re.compile(r'(\u00ab?\u00bbP<n{i}>')") for i in range(4)]  # a capital follows, but it opens a group
+    assert describe_form(groups) is None or not describe_form(groups).text.startswith("question")  # type: ignore[union-attr]
