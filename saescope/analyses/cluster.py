@@ -29,9 +29,11 @@ from saescope.analyses.common import (
     IntArray,
     Labels,
     as_csr,
+    as_csr_or_csc,
     check_doc_ids,
     check_labels,
     column_counts,
+    column_entries,
     doc_id,
     firing_correlations,
     label_of,
@@ -326,17 +328,19 @@ def latent_guide(X: Any, latent_weights: Mapping[int, float]) -> FloatArray:
     Raises:
         InputError: a latent out of range or a non-finite weight.
     """
-    M = as_csr(X).tocsc()
+    M = as_csr_or_csc(X)
     n, d = M.shape
+    lats = np.array(sorted(int(j) for j in latent_weights), dtype=np.int64)
+    if len(lats) and (lats[0] < 0 or lats[-1] >= d):
+        bad = int(lats[0]) if lats[0] < 0 else int(lats[-1])
+        raise InputError(f"latent {bad} is out of range (0..{d - 1})")
+    w = np.array([float(latent_weights[int(j)]) for j in lats])
+    if not np.all(np.isfinite(w)):
+        raise InputError(f"latent {int(lats[~np.isfinite(w)][0])} has a non-finite weight")
     out = np.zeros(n, dtype=np.float64)
-    for j, w in latent_weights.items():
-        if not 0 <= int(j) < d:
-            raise InputError(f"latent {j} is out of range (0..{d - 1})")
-        if not np.isfinite(w):
-            raise InputError(f"latent {j} has a non-finite weight")
-        lo, hi = M.indptr[int(j)], M.indptr[int(j) + 1]
-        rows = M.indices[lo:hi][M.data[lo:hi] > 0]
-        out[rows] = np.maximum(out[rows], float(w))
+    rows, cols, vals = column_entries(M, lats)
+    fires = vals > 0
+    np.maximum.at(out, rows[fires], w[np.searchsorted(lats, cols[fires])])
     return out
 
 
